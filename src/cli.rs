@@ -1,0 +1,110 @@
+//! The command line, parsed and nothing more; [`crate::config`] resolves it.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::layout::{DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY};
+
+const AFTER_HELP: &str = "\
+Tree layout (the templates below are the defaults):
+
+  <datadir>/
+    %PatientID-%PatientName-%PatientBirthDate/
+      %StudyDescription-%AccessionNumber-%StudyDate/
+        %_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID/
+          %_pad|4,0_InstanceNumber-%SOPInstanceUID.dcm
+
+Template functions: %_pad|W,C_Kw  %_md5|N_Kw  %_seahash|N_Kw  %_strmsk|MASK_Kw
+%_nospc|C_Kw. Each rendered name keeps [A-Za-z0-9.-]; other runs become '_'.
+A missing element is replaced by its keyword and reported.
+
+Run by DCMTK storescp, once per received file:
+
+  storescp -od /var/incoming -xcr \"rx-repack --xcrdir #p --xcrfile #f \\
+      --datadir /data/dicom --logdir /data/log --cleanup\" 11113
+
+Accepted for px-repack compatibility and ignored: --debug.
+Refused with a message: --JSONargs (give the options themselves).
+-x/--desc and -y/--synopsis show this help.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rx-repack",
+    version,
+    about = "Repack received DICOM files into a patient/study/series tree and record them in pypx's log dir",
+    after_help = AFTER_HELP,
+    disable_help_flag = true
+)]
+pub struct Cli {
+    /// Directory holding the received file (storescp's #p) [default: /tmp, as px-repack]
+    #[arg(short = 'p', long = "xcrdir", value_name = "DIR")]
+    pub xcrdir: Option<PathBuf>,
+
+    /// Name of the received file in --xcrdir (storescp's #f)
+    #[arg(short = 'f', long = "xcrfile", value_name = "NAME")]
+    pub xcrfile: Option<PathBuf>,
+
+    /// Full path of the file, instead of --xcrdir and --xcrfile
+    #[arg(long = "xcrdirfile", value_name = "PATH", conflicts_with = "xcrfile")]
+    pub xcrdirfile: Option<PathBuf>,
+
+    /// Root of the repacked tree
+    #[arg(short = 'd', long = "datadir", value_name = "DIR")]
+    pub datadir: PathBuf,
+
+    /// pypx log dir for the JSON records (none written when absent)
+    #[arg(short = 'l', long = "logdir", value_name = "DIR")]
+    pub logdir: Option<PathBuf>,
+
+    /// Move the file instead of copying it (the source is removed once the
+    /// copy is complete and recorded)
+    #[arg(long)]
+    pub cleanup: bool,
+
+    /// Template of the patient directory
+    #[arg(long = "rootDirTemplate", value_name = "TEMPLATE", default_value = DEFAULT_ROOT)]
+    pub root_template: String,
+
+    /// Template of the study directory
+    #[arg(long = "studyDirTemplate", value_name = "TEMPLATE", default_value = DEFAULT_STUDY)]
+    pub study_template: String,
+
+    /// Template of the series directory
+    #[arg(long = "seriesDirTemplate", value_name = "TEMPLATE", default_value = DEFAULT_SERIES)]
+    pub series_template: String,
+
+    /// Template of the image file name
+    #[arg(
+        long = "imageTemplate",
+        alias = "imageFileTemplate",
+        value_name = "TEMPLATE",
+        default_value = DEFAULT_IMAGE
+    )]
+    pub image_template: String,
+
+    /// 0: errors only; 1: errors and warnings (missing elements); 2: also one line per file
+    #[arg(short = 'v', long, value_name = "N", default_value_t = 1)]
+    pub verbosity: u8,
+
+    /// Print one JSON object per file on stdout (src, dst, size, PatientID,
+    /// SeriesInstanceUID, error, missing)
+    #[arg(long = "log-ndjson")]
+    pub log_ndjson: bool,
+
+    /// Ignored (px-repack's debug log)
+    #[arg(long, hide_short_help = true)]
+    pub debug: bool,
+
+    /// Refused: pass the options themselves
+    #[arg(long = "JSONargs", value_name = "JSON", hide_short_help = true)]
+    pub json_args: Option<String>,
+
+    /// Print help
+    #[arg(short = 'h', long, visible_short_alias = 'x', visible_alias = "desc", action = clap::ArgAction::Help)]
+    help: Option<bool>,
+
+    /// Print help (px-repack's short synopsis)
+    #[arg(short = 'y', long = "synopsis", action = clap::ArgAction::Help)]
+    synopsis: Option<bool>,
+}

@@ -1,0 +1,8 @@
+//! Every exit status the program uses.
+
+/// All files repacked.
+pub const SUCCESS: i32 = 0;
+/// At least one file could not be repacked.
+pub const FAILED: i32 = 1;
+/// The command line is wrong (clap uses 2 as well).
+pub const USAGE: i32 = 2;

@@ -1,0 +1,189 @@
+//! Reading a DICOM file's header: every element before the pixel data,
+//! never the pixel data itself, so memory does not grow with image size.
+
+use std::fs::File;
+use std::io::{Cursor, Read};
+use std::path::Path;
+
+use dicom_core::Tag;
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::file::ReadPreamble;
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::{InMemDicomObject, OpenFileOptions};
+
+/// Why a file could not be read as DICOM.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot open: {0}")]
+    Open(std::io::Error),
+    #[error("is a directory, not a file")]
+    IsDirectory,
+    #[error("not a DICOM file: the file is empty")]
+    Empty,
+    #[error("not a DICOM file: {0}")]
+    NotDicom(String),
+}
+
+/// The data set of one instance, up to (not including) its pixel data.
+pub struct Header {
+    dataset: InMemDicomObject,
+    big_endian: bool,
+}
+
+/// How the first bytes of a file say it is laid out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Layout {
+    /// 128-byte preamble, `DICM`, file meta group, data set (the standard form).
+    Preamble,
+    /// `DICM` and the file meta group without the preamble.
+    NoPreamble,
+    /// A bare data set, as old modalities and some archives write it;
+    /// the transfer syntax is guessed from the first element.
+    BareDataSet(&'static str),
+}
+
+/// Retired, but PACS still send it; dicom-rs reads it.
+const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+
+/// Everything from (7FE0,0008) Float Pixel Data on is image data;
+/// stopping there also skips Double Float and plain Pixel Data.
+const FIRST_PIXEL_TAG: Tag = tags::FLOAT_PIXEL_DATA;
+
+/// Reads the header of the DICOM file at `path`.
+pub fn read_header(path: &Path) -> Result<Header, ReadError> {
+    let mut file = File::open(path).map_err(ReadError::Open)?;
+    let metadata = file.metadata().map_err(ReadError::Open)?;
+    if metadata.is_dir() {
+        return Err(ReadError::IsDirectory);
+    }
+    let mut start = Vec::with_capacity(132);
+    (&mut file)
+        .take(132)
+        .read_to_end(&mut start)
+        .map_err(ReadError::Open)?;
+    if start.is_empty() {
+        return Err(ReadError::Empty);
+    }
+    let layout = sniff(&start)?;
+    let options = OpenFileOptions::new()
+        .read_until(FIRST_PIXEL_TAG)
+        .read_preamble(ReadPreamble::Never);
+    let object = match layout {
+        Layout::Preamble => options.from_reader(Cursor::new(&start[128..]).chain(file)),
+        Layout::NoPreamble => options.from_reader(Cursor::new(&start[..]).chain(file)),
+        Layout::BareDataSet(ts) => {
+            let head = Cursor::new(synthetic_meta(ts)).chain(Cursor::new(&start[..]));
+            options.from_reader(head.chain(file))
+        }
+    }
+    .map_err(|e| ReadError::NotDicom(one_line(&e)))?;
+    let big_endian = object.meta().transfer_syntax() == EXPLICIT_VR_BIG_ENDIAN;
+    Ok(Header {
+        dataset: object.into_inner(),
+        big_endian,
+    })
+}
+
+impl Header {
+    pub fn dataset(&self) -> &InMemDicomObject {
+        &self.dataset
+    }
+
+    /// Whether binary values were stored big-endian (needed to render
+    /// OB/OW-like values as the bytes pydicom shows).
+    pub fn big_endian(&self) -> bool {
+        self.big_endian
+    }
+
+    /// The element's value as pydicom shows it, or `None` if the file
+    /// lacks the element.
+    pub fn text(&self, tag: Tag) -> Option<String> {
+        self.dataset
+            .get(tag)
+            .map(|element| crate::pytext::element_text(element, self.big_endian))
+    }
+}
+
+fn sniff(start: &[u8]) -> Result<Layout, ReadError> {
+    if start.len() >= 132 && &start[128..132] == b"DICM" {
+        return Ok(Layout::Preamble);
+    }
+    if start.len() >= 4 && &start[..4] == b"DICM" {
+        return Ok(Layout::NoPreamble);
+    }
+    bare_data_set_syntax(start)
+        .map(Layout::BareDataSet)
+        .ok_or_else(|| {
+            ReadError::NotDicom("no DICM marker and no recognisable data set at the start".into())
+        })
+}
+
+/// Guesses the transfer syntax of a data set written without a file meta
+/// group from its first element header, or `None` if it does not look like
+/// DICOM at all.
+fn bare_data_set_syntax(start: &[u8]) -> Option<&'static str> {
+    if start.len() < 8 {
+        return None;
+    }
+    let group_le = u16::from_le_bytes([start[0], start[1]]);
+    let group_be = u16::from_be_bytes([start[0], start[1]]);
+    let explicit = is_vr(&start[4..6]);
+    // Data sets start with a low group (0008 in practice); whichever byte
+    // order gives the smaller group is the one the file uses.
+    let (group, big_endian) = if group_le <= group_be {
+        (group_le, false)
+    } else {
+        (group_be, true)
+    };
+    if group == 0 || group > 0x0028 || group % 2 == 1 {
+        return None;
+    }
+    match (explicit, big_endian) {
+        (true, false) => Some(uids::EXPLICIT_VR_LITTLE_ENDIAN),
+        (true, true) => Some(EXPLICIT_VR_BIG_ENDIAN),
+        (false, false) => {
+            // Implicit VR: the next four bytes are a length; a sane one is
+            // far smaller than 64 KiB for the first (identifying) elements.
+            let len = u32::from_le_bytes([start[4], start[5], start[6], start[7]]);
+            (len < 0x1_0000).then_some(uids::IMPLICIT_VR_LITTLE_ENDIAN)
+        }
+        (false, true) => None,
+    }
+}
+
+fn is_vr(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.parse::<dicom_core::VR>().ok())
+        .is_some()
+}
+
+/// A file meta group announcing `transfer_syntax`, to put in front of a bare
+/// data set so that it reads like any other file.
+fn synthetic_meta(transfer_syntax: &str) -> Vec<u8> {
+    let meta = FileMetaTableBuilder::new()
+        .transfer_syntax(transfer_syntax)
+        .media_storage_sop_class_uid("")
+        .media_storage_sop_instance_uid("")
+        .build()
+        .expect("a meta group with a transfer syntax always builds");
+    let mut bytes = b"DICM".to_vec();
+    meta.write(&mut bytes)
+        .expect("writing to a Vec cannot fail");
+    bytes
+}
+
+/// dicom-rs errors chain several causes; we report them on one line.
+fn one_line(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
+}

@@ -1,0 +1,181 @@
+//! Where an instance goes: four templates rendered, sanitised as px-repack
+//! does, then made safe as path components.
+
+use std::path::PathBuf;
+
+use dicom_core::Tag;
+
+use crate::template::{Template, TemplateError};
+
+pub const DEFAULT_ROOT: &str = "%PatientID-%PatientName-%PatientBirthDate";
+pub const DEFAULT_STUDY: &str = "%StudyDescription-%AccessionNumber-%StudyDate";
+pub const DEFAULT_SERIES: &str =
+    "%_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID";
+pub const DEFAULT_IMAGE: &str = "%_pad|4,0_InstanceNumber-%SOPInstanceUID.dcm";
+
+/// Longest name most file systems take (bytes).
+const NAME_MAX: usize = 255;
+
+/// The parsed templates of the tree.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: Template,
+    study: Template,
+    series: Template,
+    image: Template,
+}
+
+/// The relative location of one instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    /// `root/study/series`, relative to the data dir.
+    pub series_dir: PathBuf,
+    /// The rendered, sanitised image name (not yet length-limited).
+    image_name: String,
+    /// The image name alone does not tell this instance from others (no
+    /// SOPInstanceUID in the file, or none in the template).
+    pub needs_unique_name: bool,
+    /// Keywords the templates needed but the file lacks.
+    pub missing: Vec<&'static str>,
+}
+
+impl Layout {
+    pub fn new(root: &str, study: &str, series: &str, image: &str) -> Result<Self, LayoutError> {
+        let parse = |which: &'static str, text: &str| {
+            Template::parse(text).map_err(|source| LayoutError { which, source })
+        };
+        Ok(Layout {
+            root: parse("--rootDirTemplate", root)?,
+            study: parse("--studyDirTemplate", study)?,
+            series: parse("--seriesDirTemplate", series)?,
+            image: parse("--imageTemplate", image)?,
+        })
+    }
+
+    /// Computes where the instance goes; `value` gives an element's text.
+    pub fn place(&self, value: &dyn Fn(Tag) -> Option<String>) -> Placement {
+        let mut missing = Vec::new();
+        let mut component = |template: &Template| {
+            safe_component(&sanitize(&template.render(value, &mut missing)))
+        };
+        let series_dir = [
+            component(&self.root),
+            component(&self.study),
+            component(&self.series),
+        ]
+        .iter()
+        .collect();
+        let image_name = sanitize(&self.image.render(value, &mut missing));
+        let names_instance = self
+            .image
+            .fields()
+            .any(|field| field.keyword == "SOPInstanceUID");
+        Placement {
+            series_dir,
+            image_name,
+            needs_unique_name: !names_instance || missing.contains(&"SOPInstanceUID"),
+            missing,
+        }
+    }
+}
+
+impl Placement {
+    /// The image file name as the templates give it.
+    pub fn file_name(&self) -> String {
+        safe_component(&self.image_name)
+    }
+
+    /// The image file name with `unique` (something that tells this file
+    /// from others) added before the extension.
+    pub fn unique_file_name(&self, unique: &str) -> String {
+        let name = &self.image_name;
+        let with_suffix = match name.rfind('.') {
+            Some(dot) if dot > 0 => format!("{}-{unique}{}", &name[..dot], &name[dot..]),
+            _ => format!("{name}-{unique}"),
+        };
+        safe_component(&with_suffix)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{which}: {source}")]
+pub struct LayoutError {
+    which: &'static str,
+    source: TemplateError,
+}
+
+/// px-repack's sanitising: every run of characters outside `[A-Za-z0-9.-]`
+/// becomes one `_`.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_run = false;
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+            out.push(c);
+            in_run = false;
+        } else if !in_run {
+            out.push('_');
+            in_run = true;
+        }
+    }
+    out
+}
+
+/// Makes a sanitised name usable as one path component: never empty, never
+/// `.` or `..`, at most 255 bytes. Long names keep their start and their
+/// extension, with a hash of the whole name so they stay distinct.
+pub fn safe_component(name: &str) -> String {
+    if name.is_empty() || name.chars().all(|c| c == '.') {
+        return format!("_{name}");
+    }
+    if name.len() <= NAME_MAX {
+        return name.to_string();
+    }
+    let hash = format!("~{:016x}", seahash::hash(name.as_bytes()));
+    let extension = match name.rfind('.') {
+        Some(dot) if name.len() - dot <= 16 => &name[dot..],
+        _ => "",
+    };
+    // Sanitised names are ASCII, so any byte index is a char boundary.
+    let keep = NAME_MAX - hash.len() - extension.len();
+    format!("{}{hash}{extension}", &name[..keep])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_matches_px_repack() {
+        assert_eq!(sanitize("SAG MPRAGE 220 FOV"), "SAG_MPRAGE_220_FOV");
+        assert_eq!(sanitize("a//b  c"), "a_b_c");
+        assert_eq!(sanitize("Müller^Hans"), "M_ller_Hans");
+        assert_eq!(sanitize("../../x"), ".._.._x");
+        assert_eq!(sanitize("a\0b"), "a_b");
+    }
+
+    #[test]
+    fn components_are_always_safe() {
+        assert_eq!(safe_component(""), "_");
+        assert_eq!(safe_component(".."), "_..");
+        assert_eq!(safe_component("."), "_.");
+        let long = format!("{}.dcm", "x".repeat(400));
+        let safe = safe_component(&long);
+        assert_eq!(safe.len(), 255);
+        assert!(safe.ends_with(".dcm"));
+        let other = safe_component(&format!("{}y.dcm", "x".repeat(399)));
+        assert_ne!(safe, other);
+    }
+
+    #[test]
+    fn unique_suffix_goes_before_extension() {
+        let layout = Layout::new("r", "s", "x", "%_pad|4,0_InstanceNumber-%SOPInstanceUID.dcm").unwrap();
+        let placement = layout.place(&|_| None);
+        assert!(placement.needs_unique_name);
+        assert_eq!(placement.missing, vec!["InstanceNumber", "SOPInstanceUID"]);
+        assert_eq!(placement.unique_file_name("ab12"), "InstanceNumber-SOPInstanceUID-ab12.dcm");
+        let plain = Layout::new("r", "s", "x", "%PatientID").unwrap().place(&|_| Some("p".into()));
+        assert!(plain.needs_unique_name);
+        assert_eq!(plain.unique_file_name("ab12"), "p-ab12");
+    }
+}

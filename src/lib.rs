@@ -1,0 +1,17 @@
+//! rx-repack: repack received DICOM files into a human-readable
+//! patient/study/series tree and write pypx's JSON records.
+//!
+//! One pipeline, one module per stage: [`header`] reads the tags,
+//! [`layout`] (with [`template`]) decides the path, [`place`] puts the file
+//! there atomically, [`report`] tells the user. [`pipeline`] chains them.
+
+pub mod cli;
+pub mod config;
+pub mod exit_codes;
+pub mod header;
+pub mod layout;
+pub mod pipeline;
+pub mod place;
+pub mod pytext;
+pub mod report;
+pub mod template;

@@ -1,0 +1,112 @@
+//! The per-file pipeline: read the header, lay out, place, record. It does
+//! not know whether it runs for one file or inside a batch.
+
+use std::fs::File;
+use std::hash::Hasher;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use dicom_dictionary_std::tags;
+
+use crate::config::Config;
+use crate::header::{ReadError, read_header};
+use crate::place::{self, Mode, Outcome, PlaceError};
+
+/// What happened to one file that was repacked.
+#[derive(Debug)]
+pub struct Repacked {
+    pub dst: PathBuf,
+    pub size: u64,
+    pub patient_id: Option<String>,
+    pub series_instance_uid: Option<String>,
+    /// Keywords the layout needed but the file lacks.
+    pub missing: Vec<&'static str>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepackError {
+    #[error("{0}")]
+    Read(#[from] ReadError),
+    #[error("{0}")]
+    Place(#[from] PlaceError),
+    #[error("cannot hash the file: {0}")]
+    Hash(io::Error),
+}
+
+impl RepackError {
+    /// Whether the file itself is bad (as opposed to the destination).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            RepackError::Read(ReadError::Empty | ReadError::NotDicom(_))
+        )
+    }
+}
+
+/// Repacks the file at `src` as `config` says.
+pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
+    let header = read_header(src)?;
+    let placement = config.layout.place(&|tag| header.text(tag));
+    let file_name = if placement.needs_unique_name {
+        placement.unique_file_name(&content_hash(src).map_err(RepackError::Hash)?)
+    } else {
+        placement.file_name()
+    };
+    let dir = config.datadir.join(&placement.series_dir);
+    let own_sop = header.text(tags::SOP_INSTANCE_UID);
+    let same_instance = |existing: &Path| match &own_sop {
+        Some(own) => read_header(existing)
+            .ok()
+            .and_then(|other| other.text(tags::SOP_INSTANCE_UID))
+            .is_some_and(|other| &other == own),
+        None => same_content(src, existing),
+    };
+    let alternative = || {
+        // Only reached when another instance holds the name.
+        placement.unique_file_name(&content_hash(src).unwrap_or_else(|_| "unhashed".into()))
+    };
+    let placed = place::place(
+        src,
+        &dir,
+        &file_name,
+        config.mode,
+        &same_instance,
+        &alternative,
+    )?;
+    let size = std::fs::metadata(&placed.path)
+        .map(|m| m.len())
+        .unwrap_or_default();
+    if config.mode == Mode::Move {
+        place::finish_move(src, &placed)?;
+    }
+    Ok(Repacked {
+        dst: placed.path,
+        size,
+        patient_id: header.text(tags::PATIENT_ID),
+        series_instance_uid: header.text(tags::SERIES_INSTANCE_UID),
+        missing: placement.missing,
+        outcome: placed.outcome,
+    })
+}
+
+/// A name part that differs between files of different content and is the
+/// same for the same content, so re-delivery lands on the same name.
+fn content_hash(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = seahash::SeaHasher::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(format!("{:016x}", hasher.finish()));
+        }
+        hasher.write(&buffer[..n]);
+    }
+}
+
+fn same_content(a: &Path, b: &Path) -> bool {
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).ok();
+    size(a) == size(b)
+        && matches!((content_hash(a), content_hash(b)), (Ok(x), Ok(y)) if x == y)
+}

@@ -1,0 +1,102 @@
+//! What the user sees per file: an NDJSON line on stdout, or one line on
+//! stderr for errors and warnings.
+
+use std::io::Write;
+use std::path::Path;
+
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom_dictionary_std::StandardDataDictionary;
+use serde::Serialize;
+
+use crate::pipeline::{RepackError, Repacked};
+
+/// One NDJSON record, the shape rx-repack 1.0 printed.
+#[allow(non_snake_case)]
+#[derive(Serialize)]
+struct Record<'a> {
+    src: String,
+    dst: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    PatientID: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    SeriesInstanceUID: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    missing: Vec<Missing>,
+}
+
+#[derive(Serialize)]
+struct Missing {
+    tag: String,
+    name: &'static str,
+    error: &'static str,
+}
+
+/// The NDJSON line (without newline) for one file.
+pub fn ndjson_line(src: &Path, result: &Result<Repacked, RepackError>) -> String {
+    let record = match result {
+        Ok(done) => Record {
+            src: src.display().to_string(),
+            dst: Some(done.dst.display().to_string()),
+            size: Some(done.size),
+            PatientID: done.patient_id.as_deref(),
+            SeriesInstanceUID: done.series_instance_uid.as_deref(),
+            error: None,
+            missing: done.missing.iter().map(|name| missing(name)).collect(),
+        },
+        Err(e) => Record {
+            src: src.display().to_string(),
+            dst: None,
+            size: None,
+            PatientID: None,
+            SeriesInstanceUID: None,
+            error: Some(e.to_string()),
+            missing: Vec::new(),
+        },
+    };
+    serde_json::to_string(&record).expect("a record of strings and numbers always serialises")
+}
+
+fn missing(name: &'static str) -> Missing {
+    let tag = StandardDataDictionary
+        .by_name(name)
+        .map(|entry| {
+            let tag = entry.tag();
+            format!("({:04X},{:04X})", tag.group(), tag.element())
+        })
+        .unwrap_or_default();
+    Missing {
+        tag,
+        name,
+        error: "element not found",
+    }
+}
+
+/// Prints the outcome of one file as `verbosity` and `ndjson` ask. Each
+/// line goes out in one write, so lines of parallel workers never mix.
+pub fn report(src: &Path, result: &Result<Repacked, RepackError>, verbosity: u8, ndjson: bool) {
+    if ndjson {
+        let line = format!("{}\n", ndjson_line(src, result));
+        let _ = std::io::stdout().lock().write_all(line.as_bytes());
+    }
+    let message = match result {
+        Err(e) => Some(format!("rx-repack: error: {}: {e}\n", src.display())),
+        Ok(done) if verbosity >= 1 && !done.missing.is_empty() && !ndjson => Some(format!(
+            "rx-repack: warning: {}: missing {} (keyword used in the name)\n",
+            src.display(),
+            done.missing.join(", ")
+        )),
+        Ok(done) if verbosity >= 2 => Some(format!(
+            "rx-repack: {} -> {}\n",
+            src.display(),
+            done.dst.display()
+        )),
+        Ok(_) => None,
+    };
+    if let Some(message) = message {
+        let _ = std::io::stderr().lock().write_all(message.as_bytes());
+    }
+}
