@@ -5,6 +5,7 @@
 //! [`layout`] (with [`template`]) decides the path, [`place`] puts the file
 //! there atomically, [`report`] tells the user. [`pipeline`] chains them.
 
+pub mod atomic_file;
 pub mod cli;
 pub mod config;
 pub mod exit_codes;
@@ -12,6 +13,8 @@ pub mod header;
 pub mod layout;
 pub mod pipeline;
 pub mod place;
+pub mod pyjson;
 pub mod pytext;
+pub mod records;
 pub mod report;
 pub mod template;

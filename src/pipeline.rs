@@ -11,6 +11,7 @@ use dicom_dictionary_std::tags;
 use crate::config::Config;
 use crate::header::{ReadError, read_header};
 use crate::place::{self, Mode, Outcome, PlaceError};
+use crate::records::{RecordError, write_records};
 
 /// What happened to one file that was repacked.
 #[derive(Debug)]
@@ -30,6 +31,8 @@ pub enum RepackError {
     Read(#[from] ReadError),
     #[error("{0}")]
     Place(#[from] PlaceError),
+    #[error("{0}")]
+    Record(#[from] RecordError),
     #[error("cannot hash the file: {0}")]
     Hash(io::Error),
 }
@@ -77,6 +80,11 @@ pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
     let size = std::fs::metadata(&placed.path)
         .map(|m| m.len())
         .unwrap_or_default();
+    // Records before removing the source: a failure here leaves the
+    // source where it was, so nothing is ever gone and unrecorded.
+    if let Some(logdir) = &config.logdir {
+        write_records(logdir, &header, &placed.path)?;
+    }
     if config.mode == Mode::Move {
         place::finish_move(src, &placed)?;
     }

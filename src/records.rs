@@ -1,0 +1,347 @@
+//! pypx's log dir: the JSON records px-repack writes and pypx's other tools
+//! (px-smdb, px-status, px-register, px-push) read.
+//!
+//! ```text
+//! patientData/<PatientID>.json                       read-modify-write, locked
+//! studyData/<StudyUID>-meta.json                     created once
+//! studyData/<StudyUID>-series/<SeriesUID>-meta.json  created once
+//! seriesData/<SeriesUID>-meta.json                   created once
+//! seriesData/<SeriesUID>-img/<image file>.json       one per instance
+//! seriesData/<SeriesUID>-pack.json                   created once
+//! ```
+//!
+//! File names come from tag values; [`log_name`] keeps them inside the log
+//! dir. Temporary files and the lock live in `.rx-repack/` of the log dir.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Local};
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom_core::Tag;
+use dicom_core::header::Header as _;
+use dicom_dictionary_std::{StandardDataDictionary, tags};
+use serde_json::{Map, Value, json};
+
+use crate::atomic_file::WorkDir;
+use crate::header::Header;
+use crate::pyjson;
+
+/// pypx's value for an element the file lacks.
+pub const NOT_DEFINED: &str = "Not defined";
+
+/// Longest file name most file systems take (bytes).
+const NAME_MAX: usize = 255;
+
+const PATIENT_FIELDS: [(&str, Tag); 5] = [
+    ("PatientID", tags::PATIENT_ID),
+    ("PatientName", tags::PATIENT_NAME),
+    ("PatientAge", tags::PATIENT_AGE),
+    ("PatientSex", tags::PATIENT_SEX),
+    ("PatientBirthDate", tags::PATIENT_BIRTH_DATE),
+];
+
+const STUDY_FIELDS: [(&str, Tag); 5] = [
+    ("PatientID", tags::PATIENT_ID),
+    ("StudyDescription", tags::STUDY_DESCRIPTION),
+    ("StudyDate", tags::STUDY_DATE),
+    ("StudyInstanceUID", tags::STUDY_INSTANCE_UID),
+    ("PerformedStationAETitle", tags::PERFORMED_STATION_AE_TITLE),
+];
+
+const SERIES_FIELDS: [(&str, Tag); 7] = [
+    ("PatientID", tags::PATIENT_ID),
+    ("StudyInstanceUID", tags::STUDY_INSTANCE_UID),
+    ("SeriesInstanceUID", tags::SERIES_INSTANCE_UID),
+    ("SeriesDescription", tags::SERIES_DESCRIPTION),
+    ("SeriesNumber", tags::SERIES_NUMBER),
+    ("SeriesDate", tags::SERIES_DATE),
+    ("Modality", tags::MODALITY),
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the record {path}: {source}")]
+pub struct RecordError {
+    path: PathBuf,
+    source: io::Error,
+}
+
+trait Context<T> {
+    fn at(self, path: &Path) -> Result<T, RecordError>;
+}
+
+impl<T> Context<T> for io::Result<T> {
+    fn at(self, path: &Path) -> Result<T, RecordError> {
+        self.map_err(|source| RecordError {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// Writes the records of the instance `header`, placed at `placed`.
+pub fn write_records(logdir: &Path, header: &Header, placed: &Path) -> Result<(), RecordError> {
+    let work_path = logdir.join(".rx-repack");
+    let work = WorkDir::create(work_path.clone()).at(&work_path)?;
+    let text = |tag| header.text(tag).unwrap_or_else(|| NOT_DEFINED.to_string());
+    let fields = |list: &[(&str, Tag)]| -> Map<String, Value> {
+        list.iter()
+            .map(|(name, tag)| (name.to_string(), Value::String(text(*tag))))
+            .collect()
+    };
+    let patient_id = text(tags::PATIENT_ID);
+    let study_uid = text(tags::STUDY_INSTANCE_UID);
+    let series_uid = text(tags::SERIES_INSTANCE_UID);
+
+    let patient_dir = logdir.join("patientData");
+    let study_dir = logdir.join("studyData");
+    let series_dir = logdir.join("seriesData");
+    let study_series_dir = study_dir.join(log_name(&study_uid, "-series"));
+    let image_dir = series_dir.join(log_name(&series_uid, "-img"));
+    for dir in [&patient_dir, &study_series_dir, &image_dir] {
+        fs::create_dir_all(dir).at(dir)?;
+    }
+
+    let patient_file = patient_dir.join(log_name(&patient_id, ".json"));
+    add_study_to_patient(&work, &patient_file, &patient_id, &study_uid, || {
+        fields(&PATIENT_FIELDS)
+    })?;
+
+    let study_meta = study_dir.join(log_name(&study_uid, "-meta.json"));
+    create_once(&work, &study_meta, || {
+        json!({ &study_uid: fields(&STUDY_FIELDS) })
+    })?;
+
+    let study_series_meta = study_series_dir.join(log_name(&series_uid, "-meta.json"));
+    create_once(&work, &study_series_meta, || {
+        let series_base_dir = placed.parent().unwrap_or(Path::new(""));
+        json!({ &study_uid: {
+            "SeriesInstanceUID": &series_uid,
+            "SeriesBaseDir": series_base_dir.display().to_string(),
+            "DICOM": every_element(header),
+        }})
+    })?;
+
+    let series_meta = series_dir.join(log_name(&series_uid, "-meta.json"));
+    create_once(&work, &series_meta, || {
+        json!({ &series_uid: fields(&SERIES_FIELDS) })
+    })?;
+
+    let image_name = placed
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let image_record = image_dir.join(log_name(&image_name, ".json"));
+    let mut series = fields(&SERIES_FIELDS);
+    series.insert("outputFile".into(), Value::String(image_name.clone()));
+    series.insert(
+        "imageObj".into(),
+        json!({ &image_name: stat_record(placed).at(placed)? }),
+    );
+    let contents = pyjson::to_string(&json!({ &series_uid: series }));
+    work.replace(&image_record, &contents).at(&image_record)?;
+
+    let pack = series_dir.join(log_name(&series_uid, "-pack.json"));
+    create_once(&work, &pack, || json!({ "seriesPack": true }))
+}
+
+/// Adds the study to the patient's StudyList. Nothing is written when it
+/// is already there; otherwise the file is updated under the lock and
+/// replaced in one step.
+fn add_study_to_patient(
+    work: &WorkDir,
+    path: &Path,
+    patient_id: &str,
+    study_uid: &str,
+    patient_fields: impl FnOnce() -> Map<String, Value>,
+) -> Result<(), RecordError> {
+    let listed = |records: &Map<String, Value>| {
+        records
+            .get(patient_id)
+            .and_then(|p| p.get("StudyList"))
+            .and_then(Value::as_array)
+            .is_some_and(|list| list.iter().any(|s| s == study_uid))
+    };
+    if read_records(path).is_ok_and(|records| listed(&records)) {
+        return Ok(());
+    }
+    work.locked("patientData.lock", || {
+        let mut records = match read_records(path) {
+            Ok(records) => records,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Map::new(),
+            // Unreadable JSON (not ours: we never leave half a file) is kept
+            // aside rather than overwritten.
+            Err(_) => {
+                keep_damaged(work, path)?;
+                Map::new()
+            }
+        };
+        if listed(&records) {
+            return Ok(());
+        }
+        let patient = records
+            .entry(patient_id.to_string())
+            .or_insert_with(|| {
+                let mut fields = patient_fields();
+                fields.insert("StudyList".into(), Value::Array(Vec::new()));
+                Value::Object(fields)
+            });
+        if let Some(list) = patient
+            .as_object_mut()
+            .and_then(|p| p.entry("StudyList").or_insert(json!([])).as_array_mut())
+        {
+            list.push(Value::String(study_uid.to_string()));
+        }
+        work.replace(path, &pyjson::to_string(&records))
+    })
+    .at(path)
+}
+
+fn read_records(path: &Path) -> io::Result<Map<String, Value>> {
+    let text = fs::read_to_string(path)?;
+    serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn keep_damaged(work: &WorkDir, path: &Path) -> io::Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let stamp = Local::now().format("%Y%m%dT%H%M%S%.6f");
+    fs::rename(path, work.path().join(format!("damaged-{stamp}-{name}")))
+}
+
+/// Creates a record that, once written, never changes; `contents` is only
+/// computed when the file is absent.
+fn create_once(work: &WorkDir, path: &Path, contents: impl FnOnce() -> Value) -> Result<(), RecordError> {
+    if path.exists() {
+        return Ok(());
+    }
+    work.create_once(path, &pyjson::to_string(&contents()))
+        .map(drop)
+        .at(path)
+}
+
+/// Every element of the instance that has a keyword, as
+/// `{Keyword: {"value": text, "label": Keyword}}` sorted by keyword, as
+/// pydicom's `dir()` lists them. Pixel data is never read.
+fn every_element(header: &Header) -> Map<String, Value> {
+    let mut elements: Vec<(&str, String)> = header
+        .dataset()
+        .iter()
+        .filter_map(|element| {
+            let tag = element.tag();
+            let keyword = keyword_of(tag)?;
+            Some((keyword, crate::pytext::element_text(element, header.big_endian())))
+        })
+        .collect();
+    elements.sort_by(|a, b| a.0.cmp(b.0));
+    elements
+        .into_iter()
+        .map(|(keyword, value)| {
+            (
+                keyword.to_string(),
+                json!({ "value": value, "label": keyword }),
+            )
+        })
+        .collect()
+}
+
+/// The keyword pydicom knows the element by, if any: private elements and
+/// group lengths have none.
+fn keyword_of(tag: Tag) -> Option<&'static str> {
+    if tag.group() % 2 == 1 || tag.element() == 0 {
+        return None;
+    }
+    StandardDataDictionary.by_tag(tag).map(|entry| entry.alias())
+}
+
+/// `os.stat` of the placed file as px-repack records it, with FSlocation.
+fn stat_record(path: &Path) -> io::Result<Value> {
+    let m = fs::metadata(path)?;
+    Ok(json!({
+        "atime": py_datetime(m.atime(), m.atime_nsec()),
+        "blksize": m.blksize(),
+        "blocks": m.blocks(),
+        "ctime": py_datetime(m.ctime(), m.ctime_nsec()),
+        "dev": m.dev(),
+        "gid": m.gid(),
+        "ino": m.ino(),
+        "mode": m.mode(),
+        "mtime": py_datetime(m.mtime(), m.mtime_nsec()),
+        "nlink": m.nlink(),
+        "rdev": m.rdev(),
+        "size": m.size(),
+        "uid": m.uid(),
+        "FSlocation": path.display().to_string(),
+    }))
+}
+
+/// `str(datetime.fromtimestamp(t))`: local time, microseconds only when
+/// not zero.
+fn py_datetime(seconds: i64, nanos: i64) -> String {
+    let micros = (nanos + 500) / 1000;
+    let (seconds, micros) = if micros >= 1_000_000 {
+        (seconds + 1, micros - 1_000_000)
+    } else {
+        (seconds, micros)
+    };
+    let time = DateTime::from_timestamp(seconds, (micros * 1000) as u32)
+        .unwrap_or_default()
+        .with_timezone(&Local);
+    if micros == 0 {
+        time.format("%Y-%m-%d %H:%M:%S").to_string()
+    } else {
+        time.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+    }
+}
+
+/// The file name for a record about `value`: the value itself, as
+/// px-repack names it, except that `/` becomes `%2F` and NUL `%00`, and a
+/// name too long for the file system keeps its start plus a hash of the
+/// whole value. `suffix` always stays, so `..` can only become `...json`.
+pub fn log_name(value: &str, suffix: &str) -> String {
+    let mut name = String::with_capacity(value.len() + suffix.len());
+    for c in value.chars() {
+        match c {
+            '/' => name.push_str("%2F"),
+            '\0' => name.push_str("%00"),
+            c => name.push(c),
+        }
+    }
+    if name.len() + suffix.len() > NAME_MAX {
+        let hash = format!("~{:016x}", seahash::hash(value.as_bytes()));
+        let mut keep = NAME_MAX - suffix.len() - hash.len();
+        while !name.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        name.truncate(keep);
+        name.push_str(&hash);
+    }
+    name.push_str(suffix);
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_stay_single_components() {
+        assert_eq!(log_name("1449c1d", ".json"), "1449c1d.json");
+        assert_eq!(log_name("..", ".json"), "...json");
+        assert_eq!(log_name("../../x", ".json"), "..%2F..%2Fx.json");
+        assert_eq!(log_name("a\0b", "-img"), "a%00b-img");
+        let long = log_name(&"é".repeat(300), "-meta.json");
+        assert!(long.len() <= NAME_MAX);
+        assert!(long.ends_with("-meta.json"));
+        assert_ne!(long, log_name(&"é".repeat(301), "-meta.json"));
+    }
+
+    #[test]
+    fn datetimes_print_like_python() {
+        // Compare in UTC-independent form: only the fractional part matters here.
+        assert!(py_datetime(1_700_000_000, 0).ends_with(":20"));
+        assert!(py_datetime(1_700_000_000, 123_456_789).ends_with(":20.123457"));
+        assert!(py_datetime(1_700_000_000, 999_999_900).ends_with(":21"));
+    }
+}
