@@ -55,9 +55,8 @@ impl Layout {
     /// Computes where the instance goes; `value` gives an element's text.
     pub fn place(&self, value: &dyn Fn(Tag) -> Option<String>) -> Placement {
         let mut missing = Vec::new();
-        let mut component = |template: &Template| {
-            safe_component(&sanitize(&template.render(value, &mut missing)))
-        };
+        let mut component =
+            |template: &Template| safe_component(&sanitize(&template.render(value, &mut missing)));
         let series_dir = [
             component(&self.root),
             component(&self.study),
@@ -169,12 +168,23 @@ mod tests {
 
     #[test]
     fn unique_suffix_goes_before_extension() {
-        let layout = Layout::new("r", "s", "x", "%_pad|4,0_InstanceNumber-%SOPInstanceUID.dcm").unwrap();
+        let layout = Layout::new(
+            "r",
+            "s",
+            "x",
+            "%_pad|4,0_InstanceNumber-%SOPInstanceUID.dcm",
+        )
+        .unwrap();
         let placement = layout.place(&|_| None);
         assert!(placement.needs_unique_name);
         assert_eq!(placement.missing, vec!["InstanceNumber", "SOPInstanceUID"]);
-        assert_eq!(placement.unique_file_name("ab12"), "InstanceNumber-SOPInstanceUID-ab12.dcm");
-        let plain = Layout::new("r", "s", "x", "%PatientID").unwrap().place(&|_| Some("p".into()));
+        assert_eq!(
+            placement.unique_file_name("ab12"),
+            "InstanceNumber-SOPInstanceUID-ab12.dcm"
+        );
+        let plain = Layout::new("r", "s", "x", "%PatientID")
+            .unwrap()
+            .place(&|_| Some("p".into()));
         assert!(plain.needs_unique_name);
         assert_eq!(plain.unique_file_name("ab12"), "p-ab12");
     }

@@ -115,6 +115,5 @@ fn content_hash(path: &Path) -> io::Result<String> {
 
 fn same_content(a: &Path, b: &Path) -> bool {
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).ok();
-    size(a) == size(b)
-        && matches!((content_hash(a), content_hash(b)), (Ok(x), Ok(y)) if x == y)
+    size(a) == size(b) && matches!((content_hash(a), content_hash(b)), (Ok(x), Ok(y)) if x == y)
 }

@@ -135,7 +135,10 @@ fn stage(src: &Path, dir: &Path, mode: Mode) -> Result<TempPath, PlaceError> {
     let permissions = source.metadata().map_err(fail)?.permissions();
     let mut staged = builder.tempfile_in(dir).map_err(fail)?;
     io::copy(&mut source, staged.as_file_mut()).map_err(fail)?;
-    staged.as_file().set_permissions(permissions).map_err(fail)?;
+    staged
+        .as_file()
+        .set_permissions(permissions)
+        .map_err(fail)?;
     if mode == Mode::Move {
         // The source will be deleted: the copy's data must be on disk first.
         staged.as_file().sync_all().map_err(fail)?;

@@ -30,7 +30,11 @@ impl Default for PythonFormatter {
 }
 
 impl Formatter for PythonFormatter {
-    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
         // serde_json escapes quotes, backslashes and control characters
         // itself; Python's ensure_ascii also escapes DEL and all non-ASCII.
         for c in fragment.chars() {
@@ -81,7 +85,8 @@ mod tests {
 
     #[test]
     fn matches_python_json_dump_indent_4() {
-        let value = json!({"a": {"b": [1, 2], "c": "Müller\u{7f}\"\n", "d": {}, "e": []}, "f": true});
+        let value =
+            json!({"a": {"b": [1, 2], "c": "Müller\u{7f}\"\n", "d": {}, "e": []}, "f": true});
         // json.dump({"a": {"b": [1, 2], "c": "Müller\x7f\"\n", "d": {}, "e": []}, "f": True}, f, indent=4)
         let python = "{\n    \"a\": {\n        \"b\": [\n            1,\n            2\n        ],\n        \"c\": \"M\\u00fcller\\u007f\\\"\\n\",\n        \"d\": {},\n        \"e\": []\n    },\n    \"f\": true\n}";
         assert_eq!(super::to_string(&value), python);

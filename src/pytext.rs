@@ -100,10 +100,7 @@ fn strs_text(vr: VR, values: &[String]) -> String {
             .iter()
             .map(|v| v.trim_end_matches(['\0', ' ']))
             .collect(),
-        VR::IS | VR::DS => values
-            .iter()
-            .map(|v| v.trim_matches([' ', '\0']))
-            .collect(),
+        VR::IS | VR::DS => values.iter().map(|v| v.trim_matches([' ', '\0'])).collect(),
         // pydicom strips the padding of the whole value, then splits.
         _ => {
             let mut parts: Vec<&str> = values.iter().map(String::as_str).collect();

@@ -19,8 +19,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Local};
-use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_core::Tag;
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_core::header::Header as _;
 use dicom_dictionary_std::{StandardDataDictionary, tags};
 use serde_json::{Map, Value, json};
@@ -110,9 +110,11 @@ pub fn write_records(logdir: &Path, header: &Header, placed: &Path) -> Result<()
     })?;
 
     let study_meta = study_dir.join(log_name(&study_uid, "-meta.json"));
-    create_once(&work, &study_meta, || {
-        json!({ &study_uid: fields(&STUDY_FIELDS) })
-    })?;
+    create_once(
+        &work,
+        &study_meta,
+        || json!({ &study_uid: fields(&STUDY_FIELDS) }),
+    )?;
 
     let study_series_meta = study_series_dir.join(log_name(&series_uid, "-meta.json"));
     create_once(&work, &study_series_meta, || {
@@ -125,9 +127,11 @@ pub fn write_records(logdir: &Path, header: &Header, placed: &Path) -> Result<()
     })?;
 
     let series_meta = series_dir.join(log_name(&series_uid, "-meta.json"));
-    create_once(&work, &series_meta, || {
-        json!({ &series_uid: fields(&SERIES_FIELDS) })
-    })?;
+    create_once(
+        &work,
+        &series_meta,
+        || json!({ &series_uid: fields(&SERIES_FIELDS) }),
+    )?;
 
     let image_name = placed
         .file_name()
@@ -181,13 +185,12 @@ fn add_study_to_patient(
         if listed(&records) {
             return Ok(());
         }
-        let patient = records
-            .entry(patient_id.to_string())
-            .or_insert_with(|| {
-                let mut fields = patient_fields();
-                fields.insert("StudyList".into(), Value::Array(Vec::new()));
-                Value::Object(fields)
-            });
+        widen_race_window_for_tests();
+        let patient = records.entry(patient_id.to_string()).or_insert_with(|| {
+            let mut fields = patient_fields();
+            fields.insert("StudyList".into(), Value::Array(Vec::new()));
+            Value::Object(fields)
+        });
         if let Some(list) = patient
             .as_object_mut()
             .and_then(|p| p.entry("StudyList").or_insert(json!([])).as_array_mut())
@@ -197,6 +200,17 @@ fn add_study_to_patient(
         work.replace(path, &pyjson::to_string(&records))
     })
     .at(path)
+}
+
+/// Tests set RX_REPACK_TEST_PATIENT_DELAY_MS to hold the read-modify-write
+/// open long enough that, without the lock, concurrent updates would be
+/// lost; this lets the concurrency test prove the lock works.
+fn widen_race_window_for_tests() {
+    if let Some(ms) = std::env::var_os("RX_REPACK_TEST_PATIENT_DELAY_MS")
+        .and_then(|v| v.to_str().and_then(|v| v.parse().ok()))
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 fn read_records(path: &Path) -> io::Result<Map<String, Value>> {
@@ -212,7 +226,11 @@ fn keep_damaged(work: &WorkDir, path: &Path) -> io::Result<()> {
 
 /// Creates a record that, once written, never changes; `contents` is only
 /// computed when the file is absent.
-fn create_once(work: &WorkDir, path: &Path, contents: impl FnOnce() -> Value) -> Result<(), RecordError> {
+fn create_once(
+    work: &WorkDir,
+    path: &Path,
+    contents: impl FnOnce() -> Value,
+) -> Result<(), RecordError> {
     if path.exists() {
         return Ok(());
     }
@@ -231,7 +249,10 @@ fn every_element(header: &Header) -> Map<String, Value> {
         .filter_map(|element| {
             let tag = element.tag();
             let keyword = keyword_of(tag)?;
-            Some((keyword, crate::pytext::element_text(element, header.big_endian())))
+            Some((
+                keyword,
+                crate::pytext::element_text(element, header.big_endian()),
+            ))
         })
         .collect();
     elements.sort_by(|a, b| a.0.cmp(b.0));
@@ -252,7 +273,9 @@ fn keyword_of(tag: Tag) -> Option<&'static str> {
     if tag.group() % 2 == 1 || tag.element() == 0 {
         return None;
     }
-    StandardDataDictionary.by_tag(tag).map(|entry| entry.alias())
+    StandardDataDictionary
+        .by_tag(tag)
+        .map(|entry| entry.alias())
 }
 
 /// `os.stat` of the placed file as px-repack records it, with FSlocation.

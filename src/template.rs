@@ -215,7 +215,8 @@ impl Function {
         match self {
             Function::Pad { width, fill } => {
                 let len = value.chars().count();
-                let mut out: String = std::iter::repeat_n(*fill, width.saturating_sub(len)).collect();
+                let mut out: String =
+                    std::iter::repeat_n(*fill, width.saturating_sub(len)).collect();
                 out.push_str(value);
                 out
             }
@@ -251,9 +252,14 @@ mod tests {
     use super::*;
     use dicom_dictionary_std::tags;
 
-    fn render(template: &str, value: &dyn Fn(Tag) -> Option<String>) -> (String, Vec<&'static str>) {
+    fn render(
+        template: &str,
+        value: &dyn Fn(Tag) -> Option<String>,
+    ) -> (String, Vec<&'static str>) {
         let mut missing = Vec::new();
-        let out = Template::parse(template).unwrap().render(value, &mut missing);
+        let out = Template::parse(template)
+            .unwrap()
+            .render(value, &mut missing);
         (out, missing)
     }
 
@@ -281,12 +287,24 @@ mod tests {
 
     #[test]
     fn functions_behave_like_px_repack() {
-        assert_eq!(render("%_md5|4_PatientID", &series).0, &format!("{:x}", md5::compute("1449c1d"))[..4]);
+        assert_eq!(
+            render("%_md5|4_PatientID", &series).0,
+            &format!("{:x}", md5::compute("1449c1d"))[..4]
+        );
         assert_eq!(render("%_strmsk|**x*_PatientID", &series).0, "14x9");
-        assert_eq!(render("%_nospc|-_SeriesDescription", &series).0, "SAG-MPRAGE-220-FOV");
-        assert_eq!(render("%_nospc_SeriesDescription", &series).0, "SAGMPRAGE220FOV");
+        assert_eq!(
+            render("%_nospc|-_SeriesDescription", &series).0,
+            "SAG-MPRAGE-220-FOV"
+        );
+        assert_eq!(
+            render("%_nospc_SeriesDescription", &series).0,
+            "SAGMPRAGE220FOV"
+        );
         assert_eq!(render("%_pad|3,x_SeriesNumber", &series).0, "xx5");
-        assert_eq!(render("%_seahash_SeriesInstanceUID", &series).0, "a27cf06a782e3aad");
+        assert_eq!(
+            render("%_seahash_SeriesInstanceUID", &series).0,
+            "a27cf06a782e3aad"
+        );
     }
 
     #[test]
@@ -298,7 +316,10 @@ mod tests {
 
     #[test]
     fn unknown_words_stay_literal() {
-        assert_eq!(render("%AssessionNumber-100%", &series).0, "%AssessionNumber-100%");
+        assert_eq!(
+            render("%AssessionNumber-100%", &series).0,
+            "%AssessionNumber-100%"
+        );
         assert_eq!(render("%SeriesNumberX", &series).0, "5X");
     }
 

@@ -134,3 +134,33 @@ pub fn rx_repack_each(files: &[PathBuf], datadir: &Path, logdir: Option<&Path>, 
         run_ok(&mut cmd);
     }
 }
+
+/// Writes a copy of the DICOM file `src` to `dst` with some text elements
+/// set to new values (VR from the dictionary's usual one for each tag).
+pub fn write_variant(src: &Path, dst: &Path, edits: &[(dicom_core::Tag, dicom_core::VR, &str)]) {
+    use dicom_core::{DataElement, PrimitiveValue};
+    std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+    let mut obj = dicom_object::open_file(src).expect("example file opens");
+    for (tag, vr, value) in edits {
+        obj.put(DataElement::new(*tag, *vr, PrimitiveValue::from(*value)));
+        if *tag == dicom_dictionary_std::tags::SOP_INSTANCE_UID {
+            obj.meta_mut().media_storage_sop_instance_uid = value.to_string();
+        }
+    }
+    obj.write_to_file(dst).expect("variant writes");
+}
+
+/// Parses every JSON file under `root` (skipping our `.rx-repack` work
+/// dir), failing on the first that does not parse. Returns them by
+/// relative path.
+pub fn json_files(root: &Path) -> Vec<(PathBuf, serde_json::Value)> {
+    tree(root)
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(".rx-repack"))
+        .map(|(p, bytes)| {
+            let value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{} is not JSON: {e}", p.display()));
+            (p, value)
+        })
+        .collect()
+}

@@ -1,0 +1,175 @@
+//! storescp --fork runs many repacks at once on instances of the same
+//! patient, study and series: no update may be lost, no reader may see
+//! half a file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Child;
+
+use common::*;
+use dicom_core::VR;
+use dicom_dictionary_std::tags;
+
+const STUDIES: usize = 4;
+const SERIES: usize = 3;
+const PER_SERIES: usize = 25; // 4 x 3 x 25 = 300 instances
+const AT_ONCE: usize = 16;
+const ROUNDS: usize = 3;
+
+/// `studies` x `series` x `per_series` instances of one patient, made from
+/// the example series with new UIDs.
+fn make_instances(
+    dir: &Path,
+    studies: usize,
+    series_per_study: usize,
+    per_series: usize,
+) -> Vec<PathBuf> {
+    let examples = sag_anon_files();
+    let mut out = Vec::new();
+    for study in 0..studies {
+        for series in 0..series_per_study {
+            for n in 0..per_series {
+                let src = &examples
+                    [(study * SERIES * PER_SERIES + series * PER_SERIES + n) % examples.len()];
+                let dst = dir.join(format!("{study}-{series}-{n}.dcm"));
+                write_variant(
+                    src,
+                    &dst,
+                    &[
+                        (tags::STUDY_INSTANCE_UID, VR::UI, &format!("1.2.3.{study}")),
+                        (
+                            tags::SERIES_INSTANCE_UID,
+                            VR::UI,
+                            &format!("1.2.3.{study}.{series}"),
+                        ),
+                        (tags::SERIES_NUMBER, VR::IS, &format!("{}", series + 1)),
+                        (
+                            tags::SOP_INSTANCE_UID,
+                            VR::UI,
+                            &format!("1.2.3.{study}.{series}.{n}"),
+                        ),
+                    ],
+                );
+                out.push(dst);
+            }
+        }
+    }
+    out
+}
+
+/// Runs one process per file, `AT_ONCE` at a time.
+fn repack_concurrently(files: &[PathBuf], datadir: &Path, logdir: &Path) {
+    let mut running: Vec<Child> = Vec::new();
+    for f in files {
+        if running.len() == AT_ONCE {
+            let child = running.remove(0);
+            assert!(child.wait_with_output().unwrap().status.success());
+        }
+        running.push(
+            rx_repack()
+                .arg("--xcrdirfile")
+                .arg(f)
+                .arg("--datadir")
+                .arg(datadir)
+                .arg("--logdir")
+                .arg(logdir)
+                .arg("--cleanup")
+                // Hold each patientData update open a while, so that
+                // without the lock concurrent updates would be lost.
+                .env("RX_REPACK_TEST_PATIENT_DELAY_MS", "30")
+                .spawn()
+                .unwrap(),
+        );
+    }
+    for child in running {
+        assert!(child.wait_with_output().unwrap().status.success());
+    }
+}
+
+#[test]
+fn concurrent_calls_lose_no_update() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pristine = make_instances(&tmp.path().join("pristine"), STUDIES, SERIES, PER_SERIES);
+    assert_eq!(pristine.len(), STUDIES * SERIES * PER_SERIES);
+    for round in 0..ROUNDS {
+        let base = tmp.path().join(format!("round{round}"));
+        let incoming = base.join("incoming");
+        copy_files(&pristine, &incoming);
+        let mut files: Vec<PathBuf> = pristine
+            .iter()
+            .map(|p| incoming.join(p.file_name().unwrap()))
+            .collect();
+        // Interleave studies and series so that calls for each race.
+        files.sort_by_key(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .rsplit('-')
+                .next()
+                .unwrap()
+                .to_string()
+        });
+        let (datadir, logdir) = (base.join("data"), base.join("log"));
+        repack_concurrently(&files, &datadir, &logdir);
+
+        assert_eq!(
+            std::fs::read_dir(&incoming).unwrap().count(),
+            0,
+            "round {round}: sources left"
+        );
+        assert_eq!(
+            tree(&datadir).len(),
+            pristine.len(),
+            "round {round}: instances placed"
+        );
+        let records = json_files(&logdir); // every file parses
+        let images = records
+            .iter()
+            .filter(|(p, _)| p.to_string_lossy().contains("-img/"))
+            .count();
+        assert_eq!(images, pristine.len(), "round {round}: -img records");
+        let (_, patient) = records
+            .iter()
+            .find(|(p, _)| p.starts_with("patientData"))
+            .expect("a patient record");
+        let studies = patient.as_object().unwrap().values().next().unwrap()["StudyList"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(
+            studies, STUDIES,
+            "round {round}: studies in StudyList: {patient}"
+        );
+        let study_series = records
+            .iter()
+            .filter(|(p, _)| p.to_string_lossy().contains("-series/"))
+            .count();
+        assert_eq!(
+            study_series,
+            STUDIES * SERIES,
+            "round {round}: study series records"
+        );
+        // images + patient + study metas + (study-series, series meta, pack) per series
+        assert_eq!(
+            records.len(),
+            pristine.len() + 1 + STUDIES + 3 * STUDIES * SERIES
+        );
+    }
+}
+
+/// The sharpest race: the first instances of many studies all at once, each
+/// holding its patientData update open; a lost update would drop studies
+/// from StudyList (and no later instance would put them back).
+#[test]
+fn simultaneous_new_studies_all_reach_study_list() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = make_instances(&tmp.path().join("incoming"), AT_ONCE, 1, 1);
+    let logdir = tmp.path().join("log");
+    repack_concurrently(&files, &tmp.path().join("data"), &logdir);
+    let patient: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(logdir.join("patientData/1449c1d.json")).unwrap())
+            .unwrap();
+    let listed = patient["1449c1d"]["StudyList"].as_array().unwrap().len();
+    assert_eq!(listed, AT_ONCE, "studies lost from StudyList: {patient}");
+}
