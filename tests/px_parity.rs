@@ -89,5 +89,8 @@ fn cleanup_moves_every_file_into_the_same_tree() {
     let mut original_bytes: Vec<_> = originals.into_iter().map(|(_, b)| b).collect();
     placed_bytes.sort();
     original_bytes.sort();
-    assert!(placed_bytes == original_bytes, "moved files differ from the sources");
+    assert!(
+        placed_bytes == original_bytes,
+        "moved files differ from the sources"
+    );
 }
