@@ -19,6 +19,12 @@ Template functions: %_pad|W,C_Kw  %_md5|N_Kw  %_seahash|N_Kw  %_strmsk|MASK_Kw
 %_nospc|C_Kw. Each rendered name keeps [A-Za-z0-9.-]; other runs become '_'.
 A missing element is replaced by its keyword and reported.
 
+Batch mode, many files in one process, in parallel:
+
+  rx-repack --datadir /data/dicom --logdir /data/log /archive/incoming
+  find /archive -name '*.dcm' -print0 | rx-repack -0 --datadir D -
+  rx-repack --xcrdir DIR --parseAllFilesWithSubStr .dcm --datadir D
+
 Run by DCMTK storescp, once per received file:
 
   storescp -od /var/incoming -xcr \"rx-repack --xcrdir #p --xcrfile #f \\
@@ -91,6 +97,33 @@ pub struct Cli {
     /// SeriesInstanceUID, error, missing)
     #[arg(long = "log-ndjson")]
     pub log_ndjson: bool,
+
+    /// Files or directories to repack in one process (directories are
+    /// searched recursively; `-` reads a list of paths from stdin)
+    #[arg(value_name = "PATH", conflicts_with_all = ["xcrfile", "xcrdirfile"])]
+    pub paths: Vec<PathBuf>,
+
+    /// Read the paths to repack from FILE, one per line (`-`: stdin)
+    #[arg(long = "files-from", value_name = "FILE", conflicts_with_all = ["xcrfile", "xcrdirfile"])]
+    pub files_from: Option<PathBuf>,
+
+    /// Paths in lists are separated by NUL, as `find -print0` writes them
+    #[arg(short = '0', long = "null")]
+    pub null: bool,
+
+    /// Repack the files directly in --xcrdir whose names contain any of
+    /// these comma-separated substrings (px-repack's batch mode)
+    #[arg(long = "parseAllFilesWithSubStr", value_name = "SUBSTRS", requires = "xcrdir", conflicts_with_all = ["xcrfile", "xcrdirfile"])]
+    pub names_containing: Option<String>,
+
+    /// Number of files repacked at once in batch mode [default: number of CPUs]
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Move files that are not DICOM into DIR, with the reason in
+    /// NAME.reason.txt, instead of leaving them in place
+    #[arg(long, value_name = "DIR")]
+    pub quarantine: Option<PathBuf>,
 
     /// Ignored (px-repack's debug log)
     #[arg(long, hide_short_help = true)]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::cli::Cli;
 use crate::layout::Layout;
 use crate::place::Mode;
+use crate::walk::Source;
 
 /// How to repack, shared by every file of a run.
 #[derive(Debug, Clone)]
@@ -15,19 +16,33 @@ pub struct Config {
     pub mode: Mode,
     pub verbosity: u8,
     pub ndjson: bool,
+    pub quarantine: Option<PathBuf>,
 }
 
 /// What to repack.
 #[derive(Debug, Clone)]
 pub enum Input {
+    /// One file, as storescp asks.
     One(PathBuf),
+    /// Many, in parallel.
+    Many(Batch),
+}
+
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub source: Source,
+    /// Lists are NUL-separated.
+    pub null: bool,
+    pub jobs: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("--JSONargs is not supported: pass the options on the command line")]
     JsonArgs,
-    #[error("no file given: use --xcrdir DIR --xcrfile NAME, or --xcrdirfile PATH")]
+    #[error(
+        "no file given: use --xcrdir DIR --xcrfile NAME, --xcrdirfile PATH, or PATH... for a batch"
+    )]
     NoInput,
     #[error("{0}")]
     Layout(#[from] crate::layout::LayoutError),
@@ -44,13 +59,33 @@ impl Config {
             &cli.series_template,
             &cli.image_template,
         )?;
-        let input = match (cli.xcrdirfile, cli.xcrfile) {
-            (Some(path), _) => Input::One(path),
-            (None, Some(file)) => {
-                let dir = cli.xcrdir.unwrap_or_else(|| PathBuf::from("/tmp"));
-                Input::One(dir.join(file))
-            }
-            (None, None) => return Err(ConfigError::NoInput),
+        let jobs = cli
+            .jobs
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let many = |source| {
+            Input::Many(Batch {
+                source,
+                null: cli.null,
+                jobs,
+            })
+        };
+        let input = if let Some(substrings) = cli.names_containing {
+            many(Source::NamesContaining {
+                dir: cli.xcrdir.unwrap_or_else(|| PathBuf::from("/tmp")),
+                substrings: substrings.split(',').map(String::from).collect(),
+            })
+        } else if let Some(list) = cli.files_from {
+            many(Source::List(list))
+        } else if !cli.paths.is_empty() {
+            many(Source::Paths(cli.paths))
+        } else if let Some(path) = cli.xcrdirfile {
+            Input::One(path)
+        } else if let Some(file) = cli.xcrfile {
+            let dir = cli.xcrdir.unwrap_or_else(|| PathBuf::from("/tmp"));
+            Input::One(dir.join(file))
+        } else {
+            return Err(ConfigError::NoInput);
         };
         let config = Config {
             datadir: cli.datadir,
@@ -59,6 +94,7 @@ impl Config {
             mode: if cli.cleanup { Mode::Move } else { Mode::Copy },
             verbosity: cli.verbosity,
             ndjson: cli.log_ndjson,
+            quarantine: cli.quarantine,
         };
         Ok((config, input))
     }

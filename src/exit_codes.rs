@@ -6,3 +6,5 @@ pub const SUCCESS: i32 = 0;
 pub const FAILED: i32 = 1;
 /// The command line is wrong (clap uses 2 as well).
 pub const USAGE: i32 = 2;
+/// Stopped by Ctrl-C or SIGTERM (files in flight were finished).
+pub const INTERRUPTED: i32 = 130;

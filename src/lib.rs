@@ -3,9 +3,11 @@
 //!
 //! One pipeline, one module per stage: [`header`] reads the tags,
 //! [`layout`] (with [`template`]) decides the path, [`place`] puts the file
-//! there atomically, [`report`] tells the user. [`pipeline`] chains them.
+//! there atomically, [`records`] writes pypx's log dir, [`report`] tells the
+//! user. [`pipeline`] chains them; [`batch`] runs it over many files.
 
 pub mod atomic_file;
+pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod exit_codes;
@@ -15,6 +17,8 @@ pub mod pipeline;
 pub mod place;
 pub mod pyjson;
 pub mod pytext;
+pub mod quarantine;
 pub mod records;
 pub mod report;
 pub mod template;
+pub mod walk;

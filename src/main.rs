@@ -2,7 +2,7 @@ use clap::Parser;
 
 use rx_repack::cli::Cli;
 use rx_repack::config::{Config, Input};
-use rx_repack::{exit_codes, pipeline, report};
+use rx_repack::{batch, exit_codes, pipeline, report};
 
 fn main() {
     let cli = Cli::parse();
@@ -23,6 +23,7 @@ fn main() {
                 exit_codes::FAILED
             }
         }
+        Input::Many(files) => batch::run(&files, &config),
     };
     std::process::exit(code);
 }

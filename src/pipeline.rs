@@ -11,6 +11,7 @@ use dicom_dictionary_std::tags;
 use crate::config::Config;
 use crate::header::{ReadError, read_header};
 use crate::place::{self, Mode, Outcome, PlaceError};
+use crate::quarantine::quarantine;
 use crate::records::{RecordError, write_records};
 
 /// What happened to one file that was repacked.
@@ -28,7 +29,11 @@ pub struct Repacked {
 #[derive(Debug, thiserror::Error)]
 pub enum RepackError {
     #[error("{0}")]
-    Read(#[from] ReadError),
+    Read(ReadError),
+    #[error("{cause}; moved to {}", to.display())]
+    Quarantined { cause: ReadError, to: PathBuf },
+    #[error("{cause}; could not quarantine it: {error}")]
+    QuarantineFailed { cause: ReadError, error: io::Error },
     #[error("{0}")]
     Place(#[from] PlaceError),
     #[error("{0}")]
@@ -37,19 +42,22 @@ pub enum RepackError {
     Hash(io::Error),
 }
 
-impl RepackError {
-    /// Whether the file itself is bad (as opposed to the destination).
-    pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
-            RepackError::Read(ReadError::Empty | ReadError::NotDicom(_))
-        )
+/// Turns a read failure into the error to report, moving the file to the
+/// quarantine dir first when it is not DICOM and one is configured.
+fn refuse(src: &Path, cause: ReadError, config: &Config) -> RepackError {
+    let not_dicom = matches!(cause, ReadError::Empty | ReadError::NotDicom(_));
+    match &config.quarantine {
+        Some(dir) if not_dicom => match quarantine(src, dir, &cause.to_string()) {
+            Ok(to) => RepackError::Quarantined { cause, to },
+            Err(error) => RepackError::QuarantineFailed { cause, error },
+        },
+        _ => RepackError::Read(cause),
     }
 }
 
 /// Repacks the file at `src` as `config` says.
 pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
-    let header = read_header(src)?;
+    let header = read_header(src).map_err(|cause| refuse(src, cause, config))?;
     let placement = config.layout.place(&|tag| header.text(tag));
     let file_name = if placement.needs_unique_name {
         placement.unique_file_name(&content_hash(src).map_err(RepackError::Hash)?)

@@ -40,7 +40,13 @@ fn primitive_text(vr: VR, value: &PrimitiveValue, big_endian: bool) -> String {
     match value {
         PrimitiveValue::Empty => empty_text(vr).to_string(),
         PrimitiveValue::Str(s) => trim_single(vr, s).to_string(),
-        PrimitiveValue::Strs(values) => strs_text(vr, values),
+        PrimitiveValue::Strs(values) => {
+            let values: Vec<String> = values
+                .iter()
+                .map(|v| undecodable_as_replacement(v))
+                .collect();
+            strs_text(vr, &values)
+        }
         PrimitiveValue::Tags(tags) => list(tags.iter().map(|t| tag_text(*t))),
         PrimitiveValue::U8(v) => list(v.iter().map(u8::to_string)),
         PrimitiveValue::I16(v) => list(v.iter().map(i16::to_string)),
@@ -128,6 +134,30 @@ fn strs_text(vr: VR, values: &[String]) -> String {
             p.to_string()
         }
     }))
+}
+
+/// dicom-rs decodes a byte its character set lacks (invalid UTF-8 under
+/// ISO_IR 192, say) as `\` and three octal digits, pydicom as U+FFFD. One
+/// value of a multi-valued VR has no `\` of its own (it separates values),
+/// so each such escape there stands for an undecodable byte.
+fn undecodable_as_replacement(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let octal = rest[at + 1..]
+            .get(..3)
+            .is_some_and(|digits| digits.bytes().all(|b| (b'0'..=b'7').contains(&b)));
+        if octal {
+            out.push('\u{FFFD}');
+            rest = &rest[at + 4..];
+        } else {
+            out.push('\\');
+            rest = &rest[at + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// One value bare, several as a Python list.
@@ -332,5 +362,16 @@ mod tests {
             "None"
         );
         assert_eq!(primitive_text(VR::LO, &PrimitiveValue::Empty, false), "");
+    }
+
+    #[test]
+    fn undecodable_bytes_show_as_replacement_characters() {
+        let bad = PrimitiveValue::Strs(vec!["M\\374ller^Hans".into()].into());
+        assert_eq!(primitive_text(VR::PN, &bad, false), "M\u{FFFD}ller^Hans");
+        let two = PrimitiveValue::Strs(["a\\374".into(), "b\\37".into()].into());
+        assert_eq!(
+            primitive_text(VR::LO, &two, false),
+            "['a\u{FFFD}', 'b\\\\37']"
+        );
     }
 }

@@ -1,0 +1,159 @@
+//! Batch mode: the per-file pipeline over many files in one process, by a
+//! pool of workers fed through a bounded queue (memory stays bounded by the
+//! number of workers, whatever the number of files).
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::config::{Batch, Config};
+use crate::exit_codes;
+use crate::pipeline::{self, RepackError, Repacked};
+use crate::report;
+use crate::walk::walk;
+
+#[derive(Default)]
+struct Totals {
+    placed: AtomicU64,
+    failed: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// Repacks every file of `batch`; returns the exit status.
+pub fn run(batch: &Batch, config: &Config) -> i32 {
+    let started = Instant::now();
+    let stop = stop_on_signal();
+    let totals = Arc::new(Totals::default());
+    let progress = progress_bar(config);
+    let (queue, jobs) = sync_channel::<PathBuf>(batch.jobs * 4);
+    // The walk runs on a thread of its own: reading a list from a pipe may
+    // block, and a stop signal must not wait for the next line.
+    let walker = {
+        let (batch, stop, totals, progress) = (
+            batch.clone(),
+            Arc::clone(&stop),
+            Arc::clone(&totals),
+            progress.clone(),
+        );
+        std::thread::spawn(move || {
+            let _ = walk(&batch.source, batch.null, &mut |item| {
+                if stop.load(Ordering::Relaxed) {
+                    return ControlFlow::Break(());
+                }
+                match item {
+                    Ok(path) => {
+                        progress.inc_length(1);
+                        // Blocks while the workers are busy: the walk never
+                        // runs far ahead of them.
+                        if queue.send(path).is_err() {
+                            return ControlFlow::Break(());
+                        }
+                    }
+                    Err(e) => {
+                        totals.failed.fetch_add(1, Ordering::Relaxed);
+                        progress.suspend(|| eprintln!("rx-repack: error: {e}"));
+                    }
+                }
+                ControlFlow::Continue(())
+            });
+            // Dropping the queue here tells the workers the walk is over.
+        })
+    };
+    let jobs = Mutex::new(jobs);
+    std::thread::scope(|scope| {
+        for _ in 0..batch.jobs {
+            scope.spawn(|| work(&jobs, &stop, config, &totals, &progress));
+        }
+    });
+    let interrupted = stop.load(Ordering::Relaxed);
+    if !interrupted {
+        // The queue is closed, so the walk has ended.
+        let _ = walker.join();
+    }
+    progress.finish_and_clear();
+
+    let failed = totals.failed.load(Ordering::Relaxed);
+    if config.verbosity >= 1 {
+        eprintln!(
+            "rx-repack: {} placed, {failed} failed, {} bytes, {:.2} s{}",
+            totals.placed.load(Ordering::Relaxed),
+            totals.bytes.load(Ordering::Relaxed),
+            started.elapsed().as_secs_f64(),
+            if interrupted { ", interrupted" } else { "" }
+        );
+    }
+    if interrupted {
+        exit_codes::INTERRUPTED
+    } else if failed > 0 {
+        exit_codes::FAILED
+    } else {
+        exit_codes::SUCCESS
+    }
+}
+
+/// One worker: takes paths off the queue until it is closed and empty, or
+/// until a stop signal (then it takes no new file).
+fn work(
+    jobs: &Mutex<Receiver<PathBuf>>,
+    stop: &AtomicBool,
+    config: &Config,
+    totals: &Totals,
+    progress: &ProgressBar,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let next = match jobs.lock() {
+            Ok(jobs) => jobs.recv_timeout(Duration::from_millis(100)),
+            Err(_) => return,
+        };
+        let path = match next {
+            Ok(path) => path,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let result = pipeline::repack(&path, config);
+        count(&result, totals);
+        progress.suspend(|| report::report(&path, &result, config.verbosity, config.ndjson));
+        progress.inc(1);
+    }
+}
+
+fn count(result: &Result<Repacked, RepackError>, totals: &Totals) {
+    match result {
+        Ok(done) => {
+            totals.placed.fetch_add(1, Ordering::Relaxed);
+            totals.bytes.fetch_add(done.size, Ordering::Relaxed);
+        }
+        Err(_) => {
+            totals.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Ctrl-C and SIGTERM stop the walk; files in flight are finished.
+fn stop_on_signal() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    // Only fails if a handler is already set, which nothing else does.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    stop
+}
+
+/// A progress bar on stderr, only for a person watching a terminal.
+fn progress_bar(config: &Config) -> ProgressBar {
+    use std::io::IsTerminal;
+    if config.ndjson || config.verbosity == 0 || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} files  {per_sec}  ETA {eta}")
+            .expect("the template is valid"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}

@@ -1,0 +1,257 @@
+//! Batch mode: many files in one process, in parallel, through the same
+//! per-file pipeline.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn batch(datadir: &Path) -> Command {
+    let mut cmd = rx_repack();
+    cmd.arg("--datadir").arg(datadir);
+    cmd
+}
+
+fn file_count(dir: &Path) -> usize {
+    if dir.exists() { tree(dir).len() } else { 0 }
+}
+
+#[test]
+fn a_directory_is_repacked_like_one_call_per_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = sag_anon_files();
+    rx_repack_each(&files[..20], &tmp.path().join("each"), None, &[]);
+    let incoming = tmp.path().join("incoming");
+    copy_files(&files[..20], &incoming.join("nested/deeper"));
+    let out = run_ok(batch(&tmp.path().join("batch")).arg(&incoming));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("20 placed, 0 failed"), "summary: {stderr}");
+    assert!(
+        tree(&tmp.path().join("batch")) == tree(&tmp.path().join("each")),
+        "trees differ"
+    );
+}
+
+#[test]
+fn nul_separated_paths_from_stdin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = sag_anon_files();
+    let mut child = batch(&tmp.path().join("data"))
+        .args(["-0", "--log-ndjson", "-j", "2", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for f in &files {
+        stdin.write_all(f.as_os_str().as_encoded_bytes()).unwrap();
+        stdin.write_all(b"\0").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // One whole JSON object per line, never two interleaved.
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert_eq!(lines.len(), files.len());
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["dst"].is_string() && l["error"].is_null())
+    );
+    assert_eq!(file_count(&tmp.path().join("data")), files.len());
+}
+
+#[test]
+fn parse_all_files_with_substr_matches_px_repack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let incoming = tmp.path().join("incoming");
+    copy_files(&sag_anon_files(), &incoming);
+    std::fs::write(incoming.join("notes.txt"), "not selected").unwrap();
+    let args = |data: &str, log: &str| {
+        vec![
+            "--xcrdir".to_string(),
+            incoming.display().to_string(),
+            "--parseAllFilesWithSubStr".into(),
+            "0001,.dcm".into(),
+            "--datadir".into(),
+            tmp.path().join(data).display().to_string(),
+            "--logdir".into(),
+            tmp.path().join(log).display().to_string(),
+        ]
+    };
+    run_ok(
+        Command::new(px_repack())
+            .args(args("px-data", "px-log"))
+            .args([
+                "--seriesDirTemplate",
+                "%_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID",
+                "-v",
+                "0",
+            ]),
+    );
+    run_ok(rx_repack().args(args("rx-data", "rx-log")));
+    assert!(
+        tree(&tmp.path().join("px-data")) == tree(&tmp.path().join("rx-data")),
+        "data trees differ"
+    );
+    let names = |log: &str| -> Vec<PathBuf> {
+        json_files(&tmp.path().join(log))
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect()
+    };
+    assert_eq!(names("rx-log"), names("px-log"));
+    assert!(incoming.join("notes.txt").exists());
+}
+
+#[test]
+fn bad_files_are_quarantined_and_the_batch_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let incoming = tmp.path().join("incoming");
+    let files = sag_anon_files();
+    copy_files(&files[..5], &incoming);
+    std::fs::write(incoming.join("a-text.dcm"), "hello").unwrap();
+    std::fs::write(incoming.join("b-empty.dcm"), "").unwrap();
+    let truncated = std::fs::read(&files[0]).unwrap();
+    std::fs::write(incoming.join("c-truncated.dcm"), &truncated[..2000]).unwrap();
+    let quarantine = tmp.path().join("quarantine");
+    let out = batch(&tmp.path().join("data"))
+        .arg("--quarantine")
+        .arg(&quarantine)
+        .arg("--cleanup")
+        .arg(&incoming)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "any failure makes the exit non-zero"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("5 placed, 3 failed"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(file_count(&tmp.path().join("data")), 5);
+    for name in ["a-text.dcm", "b-empty.dcm", "c-truncated.dcm"] {
+        assert!(
+            quarantine.join(name).exists(),
+            "{name} not quarantined: {stderr}"
+        );
+        let reason =
+            std::fs::read_to_string(quarantine.join(format!("{name}.reason.txt"))).unwrap();
+        assert!(reason.contains("not a DICOM file"), "{reason}");
+        assert!(!incoming.join(name).exists());
+    }
+    assert_eq!(
+        std::fs::read(quarantine.join("c-truncated.dcm")).unwrap(),
+        &truncated[..2000],
+        "quarantine changed the file"
+    );
+}
+
+/// SIGTERM while paths are still arriving: the files in flight finish, no
+/// new one starts, nothing is half-written, and a re-run completes the job.
+#[test]
+fn sigterm_mid_batch_leaves_a_consistent_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let incoming = tmp.path().join("incoming");
+    let files = sag_anon_files();
+    copy_files(&files, &incoming);
+    let originals: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    let (datadir, logdir) = (tmp.path().join("data"), tmp.path().join("log"));
+    let mut child = batch(&datadir)
+        .arg("--logdir")
+        .arg(&logdir)
+        .args(["--cleanup", "-j", "2", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Half the paths now; the list stays open, as from a slow producer.
+    let mut stdin = child.stdin.take().unwrap();
+    for f in &files[..96] {
+        writeln!(stdin, "{}", incoming.join(f.file_name().unwrap()).display()).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while file_count(&datadir) < 10 {
+        assert!(Instant::now() < deadline, "the batch did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    send_signal(child.id(), "TERM");
+    let status = wait_bounded(&mut child, Duration::from_secs(30));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    drop(stdin);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "summary line: {stderr}");
+
+    let placed = tree(&datadir);
+    assert!(placed.len() < files.len(), "nothing was left to interrupt");
+    assert!(
+        placed
+            .iter()
+            .all(|(p, _)| !p.to_string_lossy().contains(".rx-repack-")),
+        "temporary files left"
+    );
+    let remaining = tree(&incoming);
+    let mut found: Vec<&Vec<u8>> = placed.iter().chain(&remaining).map(|(_, b)| b).collect();
+    found.sort();
+    let mut expected: Vec<&Vec<u8>> = originals.iter().collect();
+    expected.sort();
+    assert!(
+        found == expected,
+        "some instance is lost, duplicated or changed"
+    );
+    json_files(&logdir);
+
+    // A re-run over what is left completes the job.
+    run_ok(
+        batch(&datadir)
+            .arg("--logdir")
+            .arg(&logdir)
+            .arg("--cleanup")
+            .arg(&incoming),
+    );
+    assert_eq!(file_count(&incoming), 0);
+    assert_eq!(file_count(&datadir), files.len());
+    let images = json_files(&logdir)
+        .into_iter()
+        .filter(|(p, _)| p.to_string_lossy().contains("-img/"))
+        .count();
+    assert_eq!(images, files.len());
+}
+
+fn send_signal(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the batch did not stop within {limit:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
