@@ -95,6 +95,12 @@ impl Header {
         self.big_endian
     }
 
+    /// The SOPInstanceUID, if the file has a usable one (not blank): the
+    /// identity of the instance.
+    pub fn instance_uid(&self) -> Option<String> {
+        non_blank(self.text(tags::SOP_INSTANCE_UID))
+    }
+
     /// The element's value as pydicom shows it, or `None` if the file
     /// lacks the element.
     pub fn text(&self, tag: Tag) -> Option<String> {
@@ -102,6 +108,11 @@ impl Header {
             .get(tag)
             .map(|element| crate::pytext::element_text(element, self.big_endian))
     }
+}
+
+/// A value that is not just spaces, or `None`.
+pub fn non_blank(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
 }
 
 fn sniff(start: &[u8]) -> Result<Layout, ReadError> {

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use dicom_core::Tag;
 
+use dicom_dictionary_std::tags;
+
+use crate::header::non_blank;
 use crate::template::{Template, TemplateError};
 
 pub const DEFAULT_ROOT: &str = "%PatientID-%PatientName-%PatientBirthDate";
@@ -33,7 +36,7 @@ pub struct Placement {
     /// The rendered, sanitised image name (not yet length-limited).
     image_name: String,
     /// The image name alone does not tell this instance from others (no
-    /// SOPInstanceUID in the file, or none in the template).
+    /// usable SOPInstanceUID in the file, or none in the template).
     pub needs_unique_name: bool,
     /// Keywords the templates needed but the file lacks.
     pub missing: Vec<&'static str>,
@@ -72,7 +75,8 @@ impl Layout {
         Placement {
             series_dir,
             image_name,
-            needs_unique_name: !names_instance || missing.contains(&"SOPInstanceUID"),
+            needs_unique_name: !names_instance
+                || non_blank(value(tags::SOP_INSTANCE_UID)).is_none(),
             missing,
         }
     }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod exit_codes;
 pub mod header;
+pub mod keywords;
 pub mod layout;
 pub mod pipeline;
 pub mod place;

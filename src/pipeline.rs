@@ -65,11 +65,11 @@ pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
         placement.file_name()
     };
     let dir = config.datadir.join(&placement.series_dir);
-    let own_sop = header.text(tags::SOP_INSTANCE_UID);
-    let same_instance = |existing: &Path| match &own_sop {
+    let own_uid = header.instance_uid();
+    let same_instance = |existing: &Path| match &own_uid {
         Some(own) => read_header(existing)
             .ok()
-            .and_then(|other| other.text(tags::SOP_INSTANCE_UID))
+            .and_then(|other| other.instance_uid())
             .is_some_and(|other| &other == own),
         None => same_content(src, existing),
     };

@@ -20,13 +20,13 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Local};
 use dicom_core::Tag;
-use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_core::header::Header as _;
-use dicom_dictionary_std::{StandardDataDictionary, tags};
+use dicom_dictionary_std::tags;
 use serde_json::{Map, Value, json};
 
 use crate::atomic_file::WorkDir;
 use crate::header::Header;
+use crate::keywords::keyword_of;
 use crate::pyjson;
 
 /// pypx's value for an element the file lacks.
@@ -265,17 +265,6 @@ fn every_element(header: &Header) -> Map<String, Value> {
             )
         })
         .collect()
-}
-
-/// The keyword pydicom knows the element by, if any: private elements and
-/// group lengths have none.
-fn keyword_of(tag: Tag) -> Option<&'static str> {
-    if tag.group() % 2 == 1 || tag.element() == 0 {
-        return None;
-    }
-    StandardDataDictionary
-        .by_tag(tag)
-        .map(|entry| entry.alias())
 }
 
 /// `os.stat` of the placed file as px-repack records it, with FSlocation.

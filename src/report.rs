@@ -4,10 +4,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
-use dicom_dictionary_std::StandardDataDictionary;
 use serde::Serialize;
 
+use crate::keywords::tag_of;
 use crate::pipeline::{RepackError, Repacked};
 
 /// One NDJSON record, the shape rx-repack 1.0 printed.
@@ -61,12 +60,8 @@ pub fn ndjson_line(src: &Path, result: &Result<Repacked, RepackError>) -> String
 }
 
 fn missing(name: &'static str) -> Missing {
-    let tag = StandardDataDictionary
-        .by_name(name)
-        .map(|entry| {
-            let tag = entry.tag();
-            format!("({:04X},{:04X})", tag.group(), tag.element())
-        })
+    let tag = tag_of(name)
+        .map(|(_, tag)| format!("({:04X},{:04X})", tag.group(), tag.element()))
         .unwrap_or_default();
     Missing {
         tag,

@@ -11,8 +11,8 @@
 //! (as rx-repack 1.0 did) and is reported as missing.
 
 use dicom_core::Tag;
-use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
-use dicom_dictionary_std::StandardDataDictionary;
+
+use crate::keywords::tag_of;
 
 /// A template parsed once, rendered for every file.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,7 +142,7 @@ fn parse_field(text: &str) -> Result<Option<(Field, usize)>, TemplateError> {
     // reads SeriesNumber and keeps the `X`, as px-repack does.
     let found = (1..=word.len())
         .rev()
-        .find_map(|n| keyword_tag(&word[..n]).map(|(keyword, tag)| (keyword, tag, n)));
+        .find_map(|n| tag_of(&word[..n]).map(|(keyword, tag)| (keyword, tag, n)));
     match (found, function) {
         (Some((keyword, tag, n)), function) => {
             let function = function.map(Function::parse).transpose()?;
@@ -158,12 +158,6 @@ fn parse_field(text: &str) -> Result<Option<(Field, usize)>, TemplateError> {
         (None, Some(function)) => Err(TemplateError::FunctionWithoutKeyword(function.into())),
         (None, None) => Ok(None),
     }
-}
-
-fn keyword_tag(word: &str) -> Option<(&'static str, Tag)> {
-    let entry = StandardDataDictionary.by_name(word)?;
-    // Only exact keywords: the dictionary also answers to tag selectors.
-    (entry.alias() == word).then(|| (entry.alias(), entry.tag()))
 }
 
 impl Function {
