@@ -11,6 +11,9 @@ use dicom_object::file::ReadPreamble;
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 
+use crate::charset;
+use crate::lengths::{self, Encoding};
+
 /// Why a file could not be read as DICOM.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -65,6 +68,15 @@ pub fn read_header(path: &Path) -> Result<Header, ReadError> {
         return Err(ReadError::Empty);
     }
     let layout = sniff(&start)?;
+    let lengths = match layout {
+        Layout::Preamble => lengths::check_file(&file, 132),
+        Layout::NoPreamble => lengths::check_file(&file, 4),
+        Layout::BareDataSet(ts) => match Encoding::of(ts) {
+            Some(encoding) => lengths::check_data_set(&file, 0, encoding),
+            None => Ok(()),
+        },
+    };
+    lengths.map_err(|e| ReadError::NotDicom(format!("corrupt header: {e}")))?;
     let options = OpenFileOptions::new()
         .read_until(FIRST_PIXEL_TAG)
         .read_preamble(ReadPreamble::Never);
@@ -78,8 +90,10 @@ pub fn read_header(path: &Path) -> Result<Header, ReadError> {
     }
     .map_err(|e| ReadError::NotDicom(one_line(&e)))?;
     let big_endian = object.meta().transfer_syntax() == EXPLICIT_VR_BIG_ENDIAN;
+    let mut dataset = object.into_inner();
+    charset::apply_code_extensions(&mut dataset);
     Ok(Header {
-        dataset: object.into_inner(),
+        dataset,
         big_endian,
     })
 }

@@ -8,12 +8,14 @@
 
 pub mod atomic_file;
 pub mod batch;
+pub mod charset;
 pub mod cli;
 pub mod config;
 pub mod exit_codes;
 pub mod header;
 pub mod keywords;
 pub mod layout;
+pub mod lengths;
 pub mod pipeline;
 pub mod place;
 pub mod pyjson;
