@@ -2,7 +2,7 @@
 //! never the pixel data itself, so memory does not grow with image size.
 
 use std::fs::File;
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use dicom_core::Tag;
@@ -12,7 +12,7 @@ use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 
 use crate::charset;
-use crate::lengths::{self, Encoding};
+use crate::lengths::{self, DataSetStart, Encoding};
 
 /// Why a file could not be read as DICOM.
 #[derive(Debug, thiserror::Error)]
@@ -67,28 +67,29 @@ pub fn read_header(path: &Path) -> Result<Header, ReadError> {
     if start.is_empty() {
         return Err(ReadError::Empty);
     }
-    let layout = sniff(&start)?;
-    let lengths = match layout {
+    let start = match sniff(&start)? {
         Layout::Preamble => lengths::check_file(&file, 132),
         Layout::NoPreamble => lengths::check_file(&file, 4),
-        Layout::BareDataSet(ts) => match Encoding::of(ts) {
-            Some(encoding) => lengths::check_data_set(&file, 0, encoding),
-            None => Ok(()),
-        },
-    };
-    lengths.map_err(|e| ReadError::NotDicom(format!("corrupt header: {e}")))?;
-    let options = OpenFileOptions::new()
-        .read_until(FIRST_PIXEL_TAG)
-        .read_preamble(ReadPreamble::Never);
-    let object = match layout {
-        Layout::Preamble => options.from_reader(Cursor::new(&start[128..]).chain(file)),
-        Layout::NoPreamble => options.from_reader(Cursor::new(&start[..]).chain(file)),
-        Layout::BareDataSet(ts) => {
-            let head = Cursor::new(synthetic_meta(ts)).chain(Cursor::new(&start[..]));
-            options.from_reader(head.chain(file))
-        }
+        Layout::BareDataSet(ts) => Encoding::of(ts)
+            .map_or(Ok(()), |encoding| {
+                lengths::check_data_set(&file, 0, encoding)
+            })
+            .map(|()| DataSetStart {
+                offset: 0,
+                transfer_syntax: ts.to_string(),
+            }),
     }
-    .map_err(|e| ReadError::NotDicom(one_line(&e)))?;
+    .map_err(|e| ReadError::NotDicom(format!("corrupt header: {e}")))?;
+    // Every layout is read the same way: a meta group of our own making
+    // in front of the data set.
+    file.seek(SeekFrom::Start(start.offset))
+        .map_err(ReadError::Open)?;
+    let meta = Cursor::new(synthetic_meta(&start.transfer_syntax));
+    let object = OpenFileOptions::new()
+        .read_until(FIRST_PIXEL_TAG)
+        .read_preamble(ReadPreamble::Never)
+        .from_reader(meta.chain(file))
+        .map_err(|e| ReadError::NotDicom(one_line(&e)))?;
     let big_endian = object.meta().transfer_syntax() == EXPLICIT_VR_BIG_ENDIAN;
     let mut dataset = object.into_inner();
     charset::apply_code_extensions(&mut dataset);
@@ -183,8 +184,8 @@ fn is_vr(bytes: &[u8]) -> bool {
         .is_some()
 }
 
-/// A file meta group announcing `transfer_syntax`, to put in front of a bare
-/// data set so that it reads like any other file.
+/// A file meta group announcing `transfer_syntax`, to put in front of the
+/// data set so that dicom-rs reads every layout alike.
 fn synthetic_meta(transfer_syntax: &str) -> Vec<u8> {
     let meta = FileMetaTableBuilder::new()
         .transfer_syntax(transfer_syntax)

@@ -58,9 +58,21 @@ enum Open {
     Fragments,
 }
 
+/// Where a file's data set starts, and how it is encoded, as its file meta
+/// group says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataSetStart {
+    pub offset: u64,
+    pub transfer_syntax: String,
+}
+
 /// Checks the file meta group starting at `offset`, then the data set in
-/// the transfer syntax it names.
-pub fn check_file(file: &File, offset: u64) -> Result<(), String> {
+/// the transfer syntax it names. Returns where the data set starts.
+///
+/// The meta group is read here rather than by dicom-rs, which refuses
+/// meta groups with unusual UIDs (a letter in the SOP instance UID) that
+/// pydicom, px-repack and DCMTK accept.
+pub fn check_file(file: &File, offset: u64) -> Result<DataSetStart, String> {
     let walk = Walk::new(file)?;
     let explicit_le = Encoding {
         explicit_vr: true,
@@ -71,20 +83,28 @@ pub fn check_file(file: &File, offset: u64) -> Result<(), String> {
     // The meta group is explicit VR little endian, whatever follows it.
     while walk.group_at(pos) == Some(0x0002) {
         let Some(header) = walk.header(pos, explicit_le)? else {
-            return Ok(());
+            break;
         };
         walk.fits(&header)?;
         if header.tag == Tag(0x0002, 0x0010) && header.length < 256 {
             let mut uid = vec![0u8; header.length as usize];
             walk.read_exact(&mut uid, header.value_at)?;
-            transfer_syntax = String::from_utf8_lossy(&uid).into_owned();
+            transfer_syntax = String::from_utf8_lossy(&uid)
+                .trim_end_matches(['\0', ' '])
+                .to_string();
         }
         pos = header.value_at + u64::from(header.length);
     }
-    match Encoding::of(&transfer_syntax) {
-        Some(encoding) => walk.data_set(pos, encoding),
-        None => Ok(()),
+    if transfer_syntax.is_empty() {
+        return Err("the file meta group names no transfer syntax".into());
     }
+    if let Some(encoding) = Encoding::of(&transfer_syntax) {
+        walk.data_set(pos, encoding)?;
+    }
+    Ok(DataSetStart {
+        offset: pos,
+        transfer_syntax,
+    })
 }
 
 /// Checks a data set that starts at `offset` with no file meta group.
