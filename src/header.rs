@@ -45,34 +45,41 @@ enum Layout {
     BareDataSet(&'static str),
 }
 
+/// How much of a file is read at once to begin with.
+const HEAD_BYTES: usize = 64 * 1024;
+
 /// Retired, but PACS still send it; dicom-rs reads it.
 const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
 
 /// Everything from (7FE0,0008) Float Pixel Data on is image data;
-/// stopping there also skips Double Float and plain Pixel Data.
-const FIRST_PIXEL_TAG: Tag = tags::FLOAT_PIXEL_DATA;
+/// reading up to there reads the whole header.
+pub const WHOLE_HEADER: Tag = tags::FLOAT_PIXEL_DATA;
 
-/// Reads the header of the DICOM file at `path`.
-pub fn read_header(path: &Path) -> Result<Header, ReadError> {
+/// Reads the header of the DICOM file at `path`: its elements before
+/// `until` (top level; [`WHOLE_HEADER`] for all of them). Reading no
+/// further than needed skips the large private groups most files carry.
+pub fn read_header(path: &Path, until: Tag) -> Result<Header, ReadError> {
     let mut file = File::open(path).map_err(ReadError::Open)?;
     let metadata = file.metadata().map_err(ReadError::Open)?;
     if metadata.is_dir() {
         return Err(ReadError::IsDirectory);
     }
-    let mut start = Vec::with_capacity(132);
+    // One read brings in the whole header of most files: the length
+    // check and dicom-rs both work from it.
+    let mut head = Vec::with_capacity(HEAD_BYTES);
     (&mut file)
-        .take(132)
-        .read_to_end(&mut start)
+        .take(HEAD_BYTES as u64)
+        .read_to_end(&mut head)
         .map_err(ReadError::Open)?;
-    if start.is_empty() {
+    if head.is_empty() {
         return Err(ReadError::Empty);
     }
-    let start = match sniff(&start)? {
-        Layout::Preamble => lengths::check_file(&file, 132),
-        Layout::NoPreamble => lengths::check_file(&file, 4),
+    let start = match sniff(&head)? {
+        Layout::Preamble => lengths::check_file(&file, &head, 132, until),
+        Layout::NoPreamble => lengths::check_file(&file, &head, 4, until),
         Layout::BareDataSet(ts) => Encoding::of(ts)
             .map_or(Ok(()), |encoding| {
-                lengths::check_data_set(&file, 0, encoding)
+                lengths::check_data_set(&file, &head, 0, encoding, until)
             })
             .map(|()| DataSetStart {
                 offset: 0,
@@ -81,14 +88,20 @@ pub fn read_header(path: &Path) -> Result<Header, ReadError> {
     }
     .map_err(|e| ReadError::NotDicom(format!("corrupt header: {e}")))?;
     // Every layout is read the same way: a meta group of our own making
-    // in front of the data set.
-    file.seek(SeekFrom::Start(start.offset))
-        .map_err(ReadError::Open)?;
+    // in front of the data set, which continues from the head into the file.
     let meta = Cursor::new(synthetic_meta(&start.transfer_syntax));
+    let data_set = match head.get(start.offset as usize..) {
+        Some(rest) => Cursor::new(rest),
+        None => {
+            file.seek(SeekFrom::Start(start.offset))
+                .map_err(ReadError::Open)?;
+            Cursor::new(&[][..])
+        }
+    };
     let object = OpenFileOptions::new()
-        .read_until(FIRST_PIXEL_TAG)
+        .read_until(until.min(WHOLE_HEADER))
         .read_preamble(ReadPreamble::Never)
-        .from_reader(meta.chain(file))
+        .from_reader(meta.chain(data_set).chain(file))
         .map_err(|e| ReadError::NotDicom(one_line(&e)))?;
     let big_endian = object.meta().transfer_syntax() == EXPLICIT_VR_BIG_ENDIAN;
     let mut dataset = object.into_inner();
@@ -122,6 +135,14 @@ impl Header {
         self.dataset
             .get(tag)
             .map(|element| crate::pytext::element_text(element, self.big_endian))
+    }
+}
+
+/// The tag right after `tag`, to read up to and including `tag`.
+pub fn after(tag: Tag) -> Tag {
+    match tag.element() {
+        0xFFFF => Tag(tag.group() + 1, 0),
+        element => Tag(tag.group(), element + 1),
     }
 }
 

@@ -82,6 +82,18 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// The last element (in tag order) the templates read.
+    pub fn last_tag(&self) -> Tag {
+        [&self.root, &self.study, &self.series, &self.image]
+            .into_iter()
+            .flat_map(Template::fields)
+            .map(|field| field.tag)
+            .max()
+            .unwrap_or(Tag(0, 0))
+    }
+}
+
 impl Placement {
     /// The image file name as the templates give it.
     pub fn file_name(&self) -> String {

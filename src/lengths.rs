@@ -4,8 +4,8 @@
 //! length of 4 GiB would cost 4 GiB of memory for a file of a few bytes.
 //!
 //! The walk reads only element headers (tag, VR, length), descending into
-//! sequences and items, and stops at the top-level pixel data: everything
-//! dicom-rs will read is covered.
+//! sequences and items, and stops where dicom-rs will stop (at the latest
+//! at the top-level pixel data): everything dicom-rs will read is covered.
 
 use std::fs::File;
 use std::io;
@@ -16,6 +16,8 @@ use dicom_core::{Tag, VR};
 use dicom_dictionary_std::StandardDataDictionary;
 
 const UNDEFINED: u32 = u32::MAX;
+/// Where image data starts: (7FE0,0008) Float Pixel Data.
+const PIXEL_DATA_START: Tag = Tag(0x7FE0, 0x0008);
 const ITEM: u16 = 0xE000;
 const ITEM_END: u16 = 0xE00D;
 const SEQUENCE_END: u16 = 0xE0DD;
@@ -72,8 +74,13 @@ pub struct DataSetStart {
 /// The meta group is read here rather than by dicom-rs, which refuses
 /// meta groups with unusual UIDs (a letter in the SOP instance UID) that
 /// pydicom, px-repack and DCMTK accept.
-pub fn check_file(file: &File, offset: u64) -> Result<DataSetStart, String> {
-    let walk = Walk::new(file)?;
+pub fn check_file(
+    file: &File,
+    head: &[u8],
+    offset: u64,
+    until: Tag,
+) -> Result<DataSetStart, String> {
+    let walk = Walk::new(file, head)?;
     let explicit_le = Encoding {
         explicit_vr: true,
         big_endian: false,
@@ -99,7 +106,7 @@ pub fn check_file(file: &File, offset: u64) -> Result<DataSetStart, String> {
         return Err("the file meta group names no transfer syntax".into());
     }
     if let Some(encoding) = Encoding::of(&transfer_syntax) {
-        walk.data_set(pos, encoding)?;
+        walk.data_set(pos, encoding, until)?;
     }
     Ok(DataSetStart {
         offset: pos,
@@ -108,8 +115,14 @@ pub fn check_file(file: &File, offset: u64) -> Result<DataSetStart, String> {
 }
 
 /// Checks a data set that starts at `offset` with no file meta group.
-pub fn check_data_set(file: &File, offset: u64, encoding: Encoding) -> Result<(), String> {
-    Walk::new(file)?.data_set(offset, encoding)
+pub fn check_data_set(
+    file: &File,
+    head: &[u8],
+    offset: u64,
+    encoding: Encoding,
+    until: Tag,
+) -> Result<(), String> {
+    Walk::new(file, head)?.data_set(offset, encoding, until)
 }
 
 struct Header {
@@ -121,23 +134,36 @@ struct Header {
 
 struct Walk<'a> {
     file: &'a File,
+    /// The start of the file, already read: most headers lie within it.
+    head: &'a [u8],
     size: u64,
 }
 
 impl<'a> Walk<'a> {
-    fn new(file: &'a File) -> Result<Self, String> {
+    fn new(file: &'a File, head: &'a [u8]) -> Result<Self, String> {
         let size = file.metadata().map_err(|e| e.to_string())?.len();
-        Ok(Walk { file, size })
+        Ok(Walk { file, head, size })
+    }
+
+    fn read_at(&self, buf: &mut [u8], at: u64) -> io::Result<()> {
+        let start = usize::try_from(at).unwrap_or(usize::MAX);
+        match self.head.get(start..start.saturating_add(buf.len())) {
+            Some(bytes) => {
+                buf.copy_from_slice(bytes);
+                Ok(())
+            }
+            None => self.file.read_exact_at(buf, at),
+        }
     }
 
     fn read_exact(&self, buf: &mut [u8], at: u64) -> Result<(), String> {
-        self.file.read_exact_at(buf, at).map_err(|e| e.to_string())
+        self.read_at(buf, at).map_err(|e| e.to_string())
     }
 
     /// The (little-endian) group number at `pos`, if the file is that long.
     fn group_at(&self, pos: u64) -> Option<u16> {
         let mut bytes = [0u8; 2];
-        self.file.read_exact_at(&mut bytes, pos).ok()?;
+        self.read_at(&mut bytes, pos).ok()?;
         Some(u16::from_le_bytes(bytes))
     }
 
@@ -149,7 +175,7 @@ impl<'a> Walk<'a> {
         if available < 8 {
             return Ok(None);
         }
-        match self.file.read_exact_at(&mut bytes[..available], pos) {
+        match self.read_at(&mut bytes[..available], pos) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(e.to_string()),
@@ -231,7 +257,7 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 
-    fn data_set(&self, mut pos: u64, encoding: Encoding) -> Result<(), String> {
+    fn data_set(&self, mut pos: u64, encoding: Encoding, until: Tag) -> Result<(), String> {
         let mut open: Vec<Open> = Vec::new();
         loop {
             // Leave the containers of defined length that end here.
@@ -259,7 +285,7 @@ impl<'a> Walk<'a> {
                 }
                 continue;
             }
-            if open.is_empty() && header.tag >= Tag(0x7FE0, 0x0008) {
+            if open.is_empty() && header.tag >= until.min(PIXEL_DATA_START) {
                 return Ok(());
             }
             let sequence =
@@ -303,14 +329,30 @@ mod tests {
         let mut bytes = vec![0x10, 0, 0x10, 0, b'P', b'N', 8, 0];
         bytes.extend_from_slice(b"Doe^John");
         bytes.extend_from_slice(&[0x10, 0, 0x20, 0, b'L', b'O', 2, 0, b'I', b'D']);
-        assert_eq!(check_data_set(&file_with(&bytes), 0, EXPLICIT_LE), Ok(()));
+        assert_eq!(
+            check_data_set(
+                &file_with(&bytes),
+                &bytes[..bytes.len() / 2],
+                0,
+                EXPLICIT_LE,
+                PIXEL_DATA_START
+            ),
+            Ok(())
+        );
     }
 
     #[test]
     fn a_length_past_the_end_is_refused() {
         let mut bytes = vec![0x10, 0, 0x10, 0, b'U', b'T', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF];
         bytes.extend_from_slice(b"short");
-        let error = check_data_set(&file_with(&bytes), 0, EXPLICIT_LE).unwrap_err();
+        let error = check_data_set(
+            &file_with(&bytes),
+            &bytes[..bytes.len() / 2],
+            0,
+            EXPLICIT_LE,
+            PIXEL_DATA_START,
+        )
+        .unwrap_err();
         assert!(error.contains("4294967280"), "{error}");
     }
 
@@ -322,7 +364,16 @@ mod tests {
         ];
         bytes.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
         bytes.extend_from_slice(&[0x08, 0, 0x50, 0x11, b'U', b'I', 0xF0, 0xFF, b'1', b'2']);
-        assert!(check_data_set(&file_with(&bytes), 0, EXPLICIT_LE).is_err());
+        assert!(
+            check_data_set(
+                &file_with(&bytes),
+                &bytes[..bytes.len() / 2],
+                0,
+                EXPLICIT_LE,
+                PIXEL_DATA_START
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -332,6 +383,15 @@ mod tests {
             0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
         ];
         bytes.extend_from_slice(&[0xAB; 40]);
-        assert_eq!(check_data_set(&file_with(&bytes), 0, EXPLICIT_LE), Ok(()));
+        assert_eq!(
+            check_data_set(
+                &file_with(&bytes),
+                &bytes[..bytes.len() / 2],
+                0,
+                EXPLICIT_LE,
+                PIXEL_DATA_START
+            ),
+            Ok(())
+        );
     }
 }

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use dicom_dictionary_std::tags;
 
 use crate::config::Config;
-use crate::header::{ReadError, read_header};
+use crate::header::{ReadError, WHOLE_HEADER, after, read_header};
 use crate::place::{self, Mode, Outcome, PlaceError};
 use crate::quarantine::quarantine;
-use crate::records::{RecordError, write_records};
+use crate::records::{self, RecordError};
 
 /// What happened to one file that was repacked.
 #[derive(Debug)]
@@ -57,7 +57,10 @@ fn refuse(src: &Path, cause: ReadError, config: &Config) -> RepackError {
 
 /// Repacks the file at `src` as `config` says.
 pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
-    let header = read_header(src).map_err(|cause| refuse(src, cause, config))?;
+    // Only as far as the layout and the per-file records need: the large
+    // private groups that follow are never parsed.
+    let until = after(config.layout.last_tag().max(records::last_tag_per_file()));
+    let header = read_header(src, until).map_err(|cause| refuse(src, cause, config))?;
     let placement = config.layout.place(&|tag| header.text(tag));
     let file_name = if placement.needs_unique_name {
         placement.unique_file_name(&content_hash(src).map_err(RepackError::Hash)?)
@@ -67,7 +70,7 @@ pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
     let dir = config.datadir.join(&placement.series_dir);
     let own_uid = header.instance_uid();
     let same_instance = |existing: &Path| match &own_uid {
-        Some(own) => read_header(existing)
+        Some(own) => read_header(existing, after(tags::SOP_INSTANCE_UID))
             .ok()
             .and_then(|other| other.instance_uid())
             .is_some_and(|other| &other == own),
@@ -91,7 +94,8 @@ pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
     // Records before removing the source: a failure here leaves the
     // source where it was, so nothing is ever gone and unrecorded.
     if let Some(logdir) = &config.logdir {
-        write_records(logdir, &header, &placed.path)?;
+        let whole = || read_header(&placed.path, WHOLE_HEADER);
+        records::write_records(logdir, &header, &whole, &placed.path)?;
     }
     if config.mode == Mode::Move {
         place::finish_move(src, &placed)?;

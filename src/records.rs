@@ -13,6 +13,7 @@
 //! File names come from tag values; [`log_name`] keeps them inside the log
 //! dir. Temporary files and the lock live in `.rx-repack/` of the log dir.
 
+use std::cell::OnceCell;
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -25,7 +26,7 @@ use dicom_dictionary_std::tags;
 use serde_json::{Map, Value, json};
 
 use crate::atomic_file::WorkDir;
-use crate::header::Header;
+use crate::header::{Header, ReadError};
 use crate::keywords::keyword_of;
 use crate::pyjson;
 
@@ -61,6 +62,17 @@ const SERIES_FIELDS: [(&str, Tag); 7] = [
     ("Modality", tags::MODALITY),
 ];
 
+/// The last element the records of every instance need (the rest are
+/// read only for the records written once per study or series).
+pub fn last_tag_per_file() -> Tag {
+    PATIENT_FIELDS
+        .iter()
+        .chain(&SERIES_FIELDS)
+        .map(|(_, tag)| *tag)
+        .max()
+        .expect("the field lists are not empty")
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write the record {path}: {source}")]
 pub struct RecordError {
@@ -82,14 +94,36 @@ impl<T> Context<T> for io::Result<T> {
 }
 
 /// Writes the records of the instance `header`, placed at `placed`.
-pub fn write_records(logdir: &Path, header: &Header, placed: &Path) -> Result<(), RecordError> {
+///
+/// `header` needs the elements up to [`last_tag_per_file`]; the records
+/// written once per study or series need more, and get it from `whole`,
+/// which reads the whole header (so most calls never do).
+pub fn write_records(
+    logdir: &Path,
+    header: &Header,
+    whole: &dyn Fn() -> Result<Header, ReadError>,
+    placed: &Path,
+) -> Result<(), RecordError> {
     let work_path = logdir.join(".rx-repack");
     let work = WorkDir::create(work_path.clone()).at(&work_path)?;
     let text = |tag| header.text(tag).unwrap_or_else(|| NOT_DEFINED.to_string());
-    let fields = |list: &[(&str, Tag)]| -> Map<String, Value> {
+    let fields = |header: &Header, list: &[(&str, Tag)]| -> Map<String, Value> {
         list.iter()
-            .map(|(name, tag)| (name.to_string(), Value::String(text(*tag))))
+            .map(|(name, tag)| {
+                let value = header.text(*tag).unwrap_or_else(|| NOT_DEFINED.to_string());
+                (name.to_string(), Value::String(value))
+            })
             .collect()
+    };
+    let complete = OnceCell::new();
+    let whole = |path: &Path| -> Result<&Header, RecordError> {
+        if let Some(header) = complete.get() {
+            return Ok(header);
+        }
+        let read = whole()
+            .map_err(|e| io::Error::other(e.to_string()))
+            .at(path)?;
+        Ok(complete.get_or_init(|| read))
     };
     let patient_id = text(tags::PATIENT_ID);
     let study_uid = text(tags::STUDY_INSTANCE_UID);
@@ -106,39 +140,35 @@ pub fn write_records(logdir: &Path, header: &Header, placed: &Path) -> Result<()
 
     let patient_file = patient_dir.join(log_name(&patient_id, ".json"));
     add_study_to_patient(&work, &patient_file, &patient_id, &study_uid, || {
-        fields(&PATIENT_FIELDS)
+        fields(header, &PATIENT_FIELDS)
     })?;
 
     let study_meta = study_dir.join(log_name(&study_uid, "-meta.json"));
-    create_once(
-        &work,
-        &study_meta,
-        || json!({ &study_uid: fields(&STUDY_FIELDS) }),
-    )?;
+    create_once(&work, &study_meta, || {
+        Ok(json!({ &study_uid: fields(whole(&study_meta)?, &STUDY_FIELDS) }))
+    })?;
 
     let study_series_meta = study_series_dir.join(log_name(&series_uid, "-meta.json"));
     create_once(&work, &study_series_meta, || {
         let series_base_dir = placed.parent().unwrap_or(Path::new(""));
-        json!({ &study_uid: {
+        Ok(json!({ &study_uid: {
             "SeriesInstanceUID": &series_uid,
             "SeriesBaseDir": series_base_dir.display().to_string(),
-            "DICOM": every_element(header),
-        }})
+            "DICOM": every_element(whole(&study_series_meta)?),
+        }}))
     })?;
 
     let series_meta = series_dir.join(log_name(&series_uid, "-meta.json"));
-    create_once(
-        &work,
-        &series_meta,
-        || json!({ &series_uid: fields(&SERIES_FIELDS) }),
-    )?;
+    create_once(&work, &series_meta, || {
+        Ok(json!({ &series_uid: fields(header, &SERIES_FIELDS) }))
+    })?;
 
     let image_name = placed
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let image_record = image_dir.join(log_name(&image_name, ".json"));
-    let mut series = fields(&SERIES_FIELDS);
+    let mut series = fields(header, &SERIES_FIELDS);
     series.insert("outputFile".into(), Value::String(image_name.clone()));
     series.insert(
         "imageObj".into(),
@@ -148,7 +178,7 @@ pub fn write_records(logdir: &Path, header: &Header, placed: &Path) -> Result<()
     work.replace(&image_record, &contents).at(&image_record)?;
 
     let pack = series_dir.join(log_name(&series_uid, "-pack.json"));
-    create_once(&work, &pack, || json!({ "seriesPack": true }))
+    create_once(&work, &pack, || Ok(json!({ "seriesPack": true })))
 }
 
 /// Adds the study to the patient's StudyList. Nothing is written when it
@@ -229,12 +259,12 @@ fn keep_damaged(work: &WorkDir, path: &Path) -> io::Result<()> {
 fn create_once(
     work: &WorkDir,
     path: &Path,
-    contents: impl FnOnce() -> Value,
+    contents: impl FnOnce() -> Result<Value, RecordError>,
 ) -> Result<(), RecordError> {
     if path.exists() {
         return Ok(());
     }
-    work.create_once(path, &pyjson::to_string(&contents()))
+    work.create_once(path, &pyjson::to_string(&contents()?))
         .map(drop)
         .at(path)
 }
