@@ -46,7 +46,7 @@ enum Layout {
 }
 
 /// How much of a file is read at once to begin with.
-const HEAD_BYTES: usize = 64 * 1024;
+const HEAD_BYTES: usize = 16 * 1024;
 
 /// Retired, but PACS still send it; dicom-rs reads it.
 const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
