@@ -17,7 +17,12 @@ fn main() {
 fn example() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples-data/SAG-anon");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|_| panic!("{} is missing: run ./get_examples.sh examples-data", dir.display()))
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} is missing: run ./get_examples.sh examples-data",
+                dir.display()
+            )
+        })
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
         .collect();

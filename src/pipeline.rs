@@ -62,13 +62,14 @@ pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
     let until = after(config.layout.last_tag().max(records::last_tag_per_file()));
     let header = read_header(src, until).map_err(|cause| refuse(src, cause, config))?;
     let placement = config.layout.place(&|tag| header.text(tag));
+    let own_uid = header.instance_uid();
+    let id = || instance_id(src, own_uid.as_deref());
     let file_name = if placement.needs_unique_name {
-        placement.unique_file_name(&content_hash(src).map_err(RepackError::Hash)?)
+        placement.unique_file_name(&id().map_err(RepackError::Hash)?)
     } else {
         placement.file_name()
     };
     let dir = config.datadir.join(&placement.series_dir);
-    let own_uid = header.instance_uid();
     let same_instance = |existing: &Path| match &own_uid {
         Some(own) => read_header(existing, after(tags::SOP_INSTANCE_UID))
             .ok()
@@ -76,10 +77,8 @@ pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
             .is_some_and(|other| &other == own),
         None => same_content(src, existing),
     };
-    let alternative = || {
-        // Only reached when another instance holds the name.
-        placement.unique_file_name(&content_hash(src).unwrap_or_else(|_| "unhashed".into()))
-    };
+    // Only reached when another instance holds the name.
+    let alternative = || placement.unique_file_name(&id().unwrap_or_else(|_| "unhashed".into()));
     let placed = place::place(
         src,
         &dir,
@@ -110,8 +109,16 @@ pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
     })
 }
 
-/// A name part that differs between files of different content and is the
-/// same for the same content, so re-delivery lands on the same name.
+/// A name part that tells this instance from others and stays the same
+/// when it is delivered again (even changed): a hash of its SOPInstanceUID,
+/// or without one, of its content.
+fn instance_id(path: &Path, uid: Option<&str>) -> io::Result<String> {
+    match uid {
+        Some(uid) => Ok(format!("{:016x}", seahash::hash(uid.as_bytes()))),
+        None => content_hash(path),
+    }
+}
+
 fn content_hash(path: &Path) -> io::Result<String> {
     let mut file = File::open(path)?;
     let mut hasher = seahash::SeaHasher::new();

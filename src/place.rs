@@ -75,10 +75,14 @@ pub fn place(
         source,
     })?;
     let target = dir.join(name);
-    if is_same_file(src, &target) {
+    if same_inode(src, &target) {
+        // Already there: either the very same directory entry (repacking
+        // the data dir itself: nothing to do, and the source must stay),
+        // or a second link left by a move that was interrupted before it
+        // removed the source (the move is completed as usual).
         return Ok(Placed {
+            in_place: same_entry(src, &target),
             path: target,
-            in_place: true,
             outcome: Outcome::Replaced,
         });
     }
@@ -109,12 +113,22 @@ pub fn finish_move(src: &Path, placed: &Placed) -> Result<(), PlaceError> {
     fs::remove_file(src).map_err(fail)
 }
 
-fn is_same_file(a: &Path, b: &Path) -> bool {
+fn same_inode(a: &Path, b: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     match (fs::metadata(a), fs::metadata(b)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
     }
+}
+
+/// Whether two paths name the same directory entry: the same name in the
+/// same directory, however the paths are spelled.
+fn same_entry(a: &Path, b: &Path) -> bool {
+    let parent = |p: &Path| match p.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => Path::new(".").to_path_buf(),
+    };
+    a.file_name() == b.file_name() && same_inode(&parent(a), &parent(b))
 }
 
 /// Puts the content of `src` under a temporary name in `dir`.

@@ -164,3 +164,196 @@ pub fn json_files(root: &Path) -> Vec<(PathBuf, serde_json::Value)> {
         })
         .collect()
 }
+
+// Helpers for the crash-safety, fault and duplicate tests (issue 6).
+
+/// A child process that is killed (SIGKILL) and reaped when dropped, so a
+/// failing test never leaves it running. Its stdout and stderr go to
+/// anonymous files, so a chatty child never blocks on a full pipe.
+pub struct Running {
+    pub child: std::process::Child,
+    stdout: std::fs::File,
+    stderr: std::fs::File,
+}
+
+impl Running {
+    /// Spawns `cmd` (its stdin is left as the caller set it).
+    pub fn spawn(cmd: &mut Command) -> Running {
+        let stdout = tempfile::tempfile().unwrap();
+        let stderr = tempfile::tempfile().unwrap();
+        let child = cmd
+            .stdout(stdout.try_clone().unwrap())
+            .stderr(stderr.try_clone().unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        Running {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits at most `limit` for the child to exit; on time-out kills it
+    /// and says so.
+    pub fn finish(&mut self, limit: std::time::Duration) -> Result<Output, String> {
+        use std::io::{Read, Seek};
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(format!("did not exit within {limit:?}; killed"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        let read = |file: &mut std::fs::File| {
+            let mut bytes = Vec::new();
+            file.rewind().unwrap();
+            file.read_to_end(&mut bytes).unwrap();
+            bytes
+        };
+        Ok(Output {
+            status,
+            stdout: read(&mut self.stdout),
+            stderr: read(&mut self.stderr),
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `cmd` (stdin closed) for at most a minute.
+pub fn run_bounded(cmd: &mut Command) -> Output {
+    Running::spawn(cmd.stdin(std::process::Stdio::null()))
+        .finish(std::time::Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{cmd:?} {e}"))
+}
+
+/// Delivers `src` as storescp does (`--xcrdir`/`--xcrfile`), running
+/// `program` (our binary, possibly behind a wrapper) with `extra` options.
+pub fn deliver_with(
+    mut program: Command,
+    src: &Path,
+    datadir: &Path,
+    logdir: &Path,
+    extra: &[&str],
+) -> Output {
+    run_bounded(
+        program
+            .arg("--xcrdir")
+            .arg(src.parent().unwrap())
+            .arg("--xcrfile")
+            .arg(src.file_name().unwrap())
+            .arg("--datadir")
+            .arg(datadir)
+            .arg("--logdir")
+            .arg(logdir)
+            .args(extra),
+    )
+}
+
+/// [`deliver_with`] our binary itself.
+pub fn deliver(src: &Path, datadir: &Path, logdir: &Path, extra: &[&str]) -> Output {
+    deliver_with(rx_repack(), src, datadir, logdir, extra)
+}
+
+/// Whether `path` names one of our temporary files (`.rx-repack-*.tmp`).
+pub fn is_temp_name(path: &Path) -> bool {
+    path.file_name()
+        .map(|n| n.to_string_lossy())
+        .is_some_and(|n| n.starts_with(".rx-repack-") && n.ends_with(".tmp"))
+}
+
+/// The files under `root` (none if it does not exist), split into final
+/// files, as (relative path, bytes), and temporary files.
+pub fn split_temps(root: &Path) -> (Vec<(PathBuf, Vec<u8>)>, Vec<PathBuf>) {
+    if !root.exists() {
+        return (Vec::new(), Vec::new());
+    }
+    let (temps, finals): (Vec<_>, Vec<_>) =
+        tree(root).into_iter().partition(|(p, _)| is_temp_name(p));
+    (finals, temps.into_iter().map(|(p, _)| p).collect())
+}
+
+/// Final files under `datadir` that are not byte-identical to one of
+/// `inputs`: half-written or foreign files at a final name.
+pub fn unknown_files(datadir: &Path, inputs: &[&[u8]]) -> Vec<String> {
+    split_temps(datadir)
+        .0
+        .into_iter()
+        .filter(|(_, bytes)| !inputs.contains(&bytes.as_slice()))
+        .map(|(p, bytes)| {
+            format!(
+                "{} ({} bytes) at a final name is none of the inputs",
+                p.display(),
+                bytes.len()
+            )
+        })
+        .collect()
+}
+
+/// What is wrong in a log dir: a file in the directories pypx lists that
+/// is not a non-empty, parseable `.json` (temporary files included), or a
+/// file in our work dir `.rx-repack/` other than the lock and temporary
+/// files (a damaged record kept aside means one was half-written).
+pub fn log_problems(logdir: &Path) -> Vec<String> {
+    if !logdir.exists() {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    for (path, bytes) in tree(logdir) {
+        let shown = path.display();
+        if path.starts_with(".rx-repack") {
+            let lock = path.file_name().is_some_and(|n| n == "patientData.lock");
+            if !lock && !is_temp_name(&path) {
+                problems.push(format!("unexpected file in the log work dir: {shown}"));
+            }
+        } else if is_temp_name(&path) || path.extension().is_none_or(|e| e != "json") {
+            problems.push(format!("not a record, in a listed directory: {shown}"));
+        } else if bytes.is_empty() {
+            problems.push(format!("empty record: {shown}"));
+        } else if let Err(e) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+            problems.push(format!("record does not parse: {shown}: {e}"));
+        }
+    }
+    problems
+}
+
+/// What is wrong with the output of a call that had to be refused because
+/// of `cause`: it must exit 1 with exactly one line on stderr, an error
+/// naming `src` and giving the cause.
+pub fn refusal_problems(out: &Output, src: &Path, cause: &str) -> Vec<String> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut problems = Vec::new();
+    if out.status.code() != Some(1) {
+        problems.push(format!("exit status {} (expected 1)", out.status));
+    }
+    let lines: Vec<&str> = stderr.lines().collect();
+    let named = format!("rx-repack: error: {}: ", src.display());
+    match lines.as_slice() {
+        [line] if line.starts_with(&named) && line.contains(cause) => {}
+        _ => problems.push(format!(
+            "stderr is not one error line naming {} with {cause:?}: {stderr:?}",
+            src.display()
+        )),
+    }
+    problems
+}
+
+/// What is wrong with the source after a refused call: it must still be
+/// at `src`, byte-identical to `original`.
+pub fn source_problems(src: &Path, original: &[u8]) -> Vec<String> {
+    match std::fs::read(src) {
+        Ok(bytes) if bytes == original => Vec::new(),
+        Ok(_) => vec![format!("source {} changed", src.display())],
+        Err(e) => vec![format!("source {} gone: {e}", src.display())],
+    }
+}
