@@ -77,19 +77,19 @@ pub fn read_header(path: &Path, until: Tag) -> Result<Header, ReadError> {
     let start = match sniff(&head)? {
         Layout::Preamble => lengths::check_file(&file, &head, 132, until),
         Layout::NoPreamble => lengths::check_file(&file, &head, 4, until),
-        Layout::BareDataSet(ts) => Encoding::of(ts)
-            .map_or(Ok(()), |encoding| {
-                lengths::check_data_set(&file, &head, 0, encoding, until)
+        Layout::BareDataSet(ts) => {
+            lengths::check_data_set(&file, &head, 0, Encoding::of(ts), until).map(|()| {
+                DataSetStart {
+                    offset: 0,
+                    transfer_syntax: ts.to_string(),
+                }
             })
-            .map(|()| DataSetStart {
-                offset: 0,
-                transfer_syntax: ts.to_string(),
-            }),
+        }
     }
     .map_err(|e| ReadError::NotDicom(format!("corrupt header: {e}")))?;
     // Every layout is read the same way: a meta group of our own making
     // in front of the data set, which continues from the head into the file.
-    let meta = Cursor::new(synthetic_meta(&start.transfer_syntax));
+    let meta = Cursor::new(synthetic_meta(&start.transfer_syntax)?);
     let data_set = match head.get(start.offset as usize..) {
         Some(rest) => Cursor::new(rest),
         None => {
@@ -207,17 +207,22 @@ fn is_vr(bytes: &[u8]) -> bool {
 
 /// A file meta group announcing `transfer_syntax`, to put in front of the
 /// data set so that dicom-rs reads every layout alike.
-fn synthetic_meta(transfer_syntax: &str) -> Vec<u8> {
+fn synthetic_meta(transfer_syntax: &str) -> Result<Vec<u8>, ReadError> {
+    let invalid = |e: &dyn std::error::Error| {
+        ReadError::NotDicom(format!(
+            "unusable transfer syntax {transfer_syntax:?}: {}",
+            one_line(e)
+        ))
+    };
     let meta = FileMetaTableBuilder::new()
         .transfer_syntax(transfer_syntax)
         .media_storage_sop_class_uid("")
         .media_storage_sop_instance_uid("")
         .build()
-        .expect("a meta group with a transfer syntax always builds");
+        .map_err(|e| invalid(&e))?;
     let mut bytes = b"DICM".to_vec();
-    meta.write(&mut bytes)
-        .expect("writing to a Vec cannot fail");
-    bytes
+    meta.write(&mut bytes).map_err(|e| invalid(&e))?;
+    Ok(bytes)
 }
 
 /// dicom-rs errors chain several causes; we report them on one line.

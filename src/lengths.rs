@@ -1,19 +1,24 @@
 //! A check of the element lengths a file declares, against what the file
 //! holds, before dicom-rs reads it. dicom-rs allocates an element's
 //! declared length before reading its value, so one corrupt or hostile
-//! length of 4 GiB would cost 4 GiB of memory for a file of a few bytes.
+//! length of 4 GiB would cost 4 GiB of memory for a file of a few bytes;
+//! and it builds nested sequences by recursion, so absurd nesting could
+//! exhaust a thread's stack.
 //!
 //! The walk reads only element headers (tag, VR, length), descending into
 //! sequences and items, and stops where dicom-rs will stop (at the latest
 //! at the top-level pixel data): everything dicom-rs will read is covered.
+//! A deflated data set is inflated on the fly for the walk, with a bounded
+//! buffer.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::StandardDataDictionary;
+use flate2::read::DeflateDecoder;
 
 const UNDEFINED: u32 = u32::MAX;
 /// Where image data starts: (7FE0,0008) Float Pixel Data.
@@ -21,32 +26,29 @@ const PIXEL_DATA_START: Tag = Tag(0x7FE0, 0x0008);
 const ITEM: u16 = 0xE000;
 const ITEM_END: u16 = 0xE00D;
 const SEQUENCE_END: u16 = 0xE0DD;
+/// Deeper nesting than any real instance has (a handful of levels).
+const MAX_DEPTH: usize = 64;
+const DEFLATED: [&str; 3] = [
+    "1.2.840.10008.1.2.1.99",
+    "1.2.840.10008.1.2.4.95",
+    "1.2.840.10008.1.2.4.205",
+];
 
 /// How the data set after the file meta group is encoded.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Encoding {
     pub explicit_vr: bool,
     pub big_endian: bool,
+    pub deflated: bool,
 }
 
 impl Encoding {
-    /// The encoding of a transfer syntax, or `None` when the data set is
-    /// compressed (deflate) and its lengths cannot be seen in the file.
-    pub fn of(transfer_syntax: &str) -> Option<Encoding> {
-        match transfer_syntax.trim_end_matches(['\0', ' ']) {
-            "1.2.840.10008.1.2" => Some(Encoding {
-                explicit_vr: false,
-                big_endian: false,
-            }),
-            "1.2.840.10008.1.2.2" => Some(Encoding {
-                explicit_vr: true,
-                big_endian: true,
-            }),
-            "1.2.840.10008.1.2.1.99" | "1.2.840.10008.1.2.4.95" | "1.2.840.10008.1.2.4.205" => None,
-            _ => Some(Encoding {
-                explicit_vr: true,
-                big_endian: false,
-            }),
+    pub fn of(transfer_syntax: &str) -> Encoding {
+        let ts = transfer_syntax.trim_end_matches(['\0', ' ']);
+        Encoding {
+            explicit_vr: ts != "1.2.840.10008.1.2",
+            big_endian: ts == "1.2.840.10008.1.2.2",
+            deflated: DEFLATED.contains(&ts),
         }
     }
 }
@@ -80,22 +82,21 @@ pub fn check_file(
     offset: u64,
     until: Tag,
 ) -> Result<DataSetStart, String> {
-    let walk = Walk::new(file, head)?;
-    let explicit_le = Encoding {
-        explicit_vr: true,
-        big_endian: false,
-    };
+    let mut bytes = FileBytes::new(file, head)?;
+    // The meta group is explicit VR little endian, whatever follows it.
+    let meta = Encoding::of("1.2.840.10008.1.2.1");
     let mut pos = offset;
     let mut transfer_syntax = String::new();
-    // The meta group is explicit VR little endian, whatever follows it.
-    while walk.group_at(pos) == Some(0x0002) {
-        let Some(header) = walk.header(pos, explicit_le)? else {
+    while group_at(&mut bytes, pos) == Some(0x0002) {
+        let Some(header) = read_header(&mut bytes, pos, meta)? else {
             break;
         };
-        walk.fits(&header)?;
+        fits(&mut bytes, &header)?;
         if header.tag == Tag(0x0002, 0x0010) && header.length < 256 {
             let mut uid = vec![0u8; header.length as usize];
-            walk.read_exact(&mut uid, header.value_at)?;
+            bytes
+                .read_at(header.value_at, &mut uid)
+                .map_err(|e| e.to_string())?;
             transfer_syntax = String::from_utf8_lossy(&uid)
                 .trim_end_matches(['\0', ' '])
                 .to_string();
@@ -105,16 +106,20 @@ pub fn check_file(
     if transfer_syntax.is_empty() {
         return Err("the file meta group names no transfer syntax".into());
     }
-    if let Some(encoding) = Encoding::of(&transfer_syntax) {
-        walk.data_set(pos, encoding, until)?;
+    if !transfer_syntax
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'.')
+    {
+        return Err(format!("invalid transfer syntax {transfer_syntax:?}"));
     }
+    check_data_set(file, head, pos, Encoding::of(&transfer_syntax), until)?;
     Ok(DataSetStart {
         offset: pos,
         transfer_syntax,
     })
 }
 
-/// Checks a data set that starts at `offset` with no file meta group.
+/// Checks a data set that starts at `offset` in the file.
 pub fn check_data_set(
     file: &File,
     head: &[u8],
@@ -122,7 +127,130 @@ pub fn check_data_set(
     encoding: Encoding,
     until: Tag,
 ) -> Result<(), String> {
-    Walk::new(file, head)?.data_set(offset, encoding, until)
+    if encoding.deflated {
+        let mut file = file.try_clone().map_err(|e| e.to_string())?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| e.to_string())?;
+        walk(&mut InflatedBytes::new(file), 0, encoding, until)
+    } else {
+        walk(&mut FileBytes::new(file, head)?, offset, encoding, until)
+    }
+}
+
+/// Bytes the walk reads, by position.
+trait Bytes {
+    /// Reads as much of `buf` as there is at `pos`; returns how much.
+    fn read_at(&mut self, pos: u64, buf: &mut [u8]) -> io::Result<usize>;
+    /// Whether there are at least `len` bytes from `pos` on.
+    fn holds(&mut self, pos: u64, len: u64) -> io::Result<bool>;
+}
+
+/// A plain file; its start is already in memory.
+struct FileBytes<'a> {
+    file: &'a File,
+    head: &'a [u8],
+    size: u64,
+}
+
+impl<'a> FileBytes<'a> {
+    fn new(file: &'a File, head: &'a [u8]) -> Result<Self, String> {
+        let size = file.metadata().map_err(|e| e.to_string())?.len();
+        Ok(FileBytes { file, head, size })
+    }
+}
+
+impl Bytes for FileBytes<'_> {
+    fn read_at(&mut self, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let start = usize::try_from(pos).unwrap_or(usize::MAX);
+        if let Some(bytes) = self.head.get(start..start.saturating_add(buf.len())) {
+            buf.copy_from_slice(bytes);
+            return Ok(buf.len());
+        }
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], pos + done as u64)? {
+                0 => break,
+                n => done += n,
+            }
+        }
+        Ok(done)
+    }
+
+    fn holds(&mut self, pos: u64, len: u64) -> io::Result<bool> {
+        Ok(self.size.saturating_sub(pos) >= len)
+    }
+}
+
+/// A deflated data set, inflated as the walk moves forward. Only a small
+/// window is kept: what the walk has passed is dropped, what it skips is
+/// inflated and dropped.
+struct InflatedBytes {
+    decoder: DeflateDecoder<File>,
+    /// Inflated bytes from `window_start` on.
+    window: Vec<u8>,
+    window_start: u64,
+    ended: bool,
+}
+
+impl InflatedBytes {
+    fn new(file: File) -> Self {
+        InflatedBytes {
+            decoder: DeflateDecoder::new(file),
+            window: Vec::new(),
+            window_start: 0,
+            ended: false,
+        }
+    }
+
+    /// Moves the window to start at `pos` (forward only) and fills it to at
+    /// least `len` bytes unless the stream ends first.
+    fn fill(&mut self, pos: u64, len: usize) -> io::Result<()> {
+        if pos < self.window_start {
+            return Err(io::Error::other("the walk went backwards"));
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            let skip = (pos - self.window_start).min(self.window.len() as u64) as usize;
+            self.window.drain(..skip);
+            self.window_start += skip as u64;
+            if (self.window_start == pos && self.window.len() >= len) || self.ended {
+                return Ok(());
+            }
+            match self.decoder.read(&mut chunk)? {
+                0 => self.ended = true,
+                n => self.window.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}
+
+impl Bytes for InflatedBytes {
+    fn read_at(&mut self, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.fill(pos, buf.len())?;
+        if self.window_start != pos {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.window.len());
+        buf[..n].copy_from_slice(&self.window[..n]);
+        Ok(n)
+    }
+
+    fn holds(&mut self, pos: u64, len: u64) -> io::Result<bool> {
+        // Inflate (and drop) up to the last byte the element claims.
+        match len.checked_sub(1) {
+            None => Ok(true),
+            Some(last) => Ok(self.read_at(pos + last, &mut [0u8])? == 1),
+        }
+    }
+}
+
+/// The little-endian group number at `pos`, if there is one.
+fn group_at(bytes: &mut dyn Bytes, pos: u64) -> Option<u16> {
+    let mut raw = [0u8; 2];
+    match bytes.read_at(pos, &mut raw) {
+        Ok(2) => Some(u16::from_le_bytes(raw)),
+        _ => None,
+    }
 }
 
 struct Header {
@@ -132,169 +260,139 @@ struct Header {
     value_at: u64,
 }
 
-struct Walk<'a> {
-    file: &'a File,
-    /// The start of the file, already read: most headers lie within it.
-    head: &'a [u8],
-    size: u64,
+/// The element header at `pos`, or `None` at the end of the data (a
+/// cut-off header is dicom-rs's to report).
+fn read_header(
+    bytes: &mut dyn Bytes,
+    pos: u64,
+    encoding: Encoding,
+) -> Result<Option<Header>, String> {
+    let mut raw = [0u8; 12];
+    let available = bytes.read_at(pos, &mut raw).map_err(|e| e.to_string())?;
+    if available < 8 {
+        return Ok(None);
+    }
+    let u16_at = |i: usize| {
+        let b = [raw[i], raw[i + 1]];
+        if encoding.big_endian {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        }
+    };
+    let u32_at = |i: usize| {
+        let b = [raw[i], raw[i + 1], raw[i + 2], raw[i + 3]];
+        if encoding.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let tag = Tag(u16_at(0), u16_at(2));
+    if tag.group() == 0xFFFE || !encoding.explicit_vr {
+        return Ok(Some(Header {
+            tag,
+            vr: None,
+            length: u32_at(4),
+            value_at: pos + 8,
+        }));
+    }
+    let vr = std::str::from_utf8(&raw[4..6])
+        .ok()
+        .and_then(|s| s.parse::<VR>().ok())
+        .ok_or_else(|| format!("element {tag} has no valid VR"))?;
+    let long_length = matches!(
+        vr,
+        VR::OB
+            | VR::OD
+            | VR::OF
+            | VR::OL
+            | VR::OV
+            | VR::OW
+            | VR::SQ
+            | VR::SV
+            | VR::UC
+            | VR::UN
+            | VR::UR
+            | VR::UT
+            | VR::UV
+    );
+    if !long_length {
+        return Ok(Some(Header {
+            tag,
+            vr: Some(vr),
+            length: u32::from(u16_at(6)),
+            value_at: pos + 8,
+        }));
+    }
+    Ok((available == 12).then(|| Header {
+        tag,
+        vr: Some(vr),
+        length: u32_at(8),
+        value_at: pos + 12,
+    }))
 }
 
-impl<'a> Walk<'a> {
-    fn new(file: &'a File, head: &'a [u8]) -> Result<Self, String> {
-        let size = file.metadata().map_err(|e| e.to_string())?.len();
-        Ok(Walk { file, head, size })
+/// Fails when a value's defined length runs past the end of the data.
+fn fits(bytes: &mut dyn Bytes, header: &Header) -> Result<(), String> {
+    if header.length == UNDEFINED {
+        return Ok(());
     }
+    match bytes.holds(header.value_at, u64::from(header.length)) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!(
+            "element {} declares {} bytes, more than the data holds",
+            header.tag, header.length
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
 
-    fn read_at(&self, buf: &mut [u8], at: u64) -> io::Result<()> {
-        let start = usize::try_from(at).unwrap_or(usize::MAX);
-        match self.head.get(start..start.saturating_add(buf.len())) {
-            Some(bytes) => {
-                buf.copy_from_slice(bytes);
-                Ok(())
+fn walk(bytes: &mut dyn Bytes, mut pos: u64, encoding: Encoding, until: Tag) -> Result<(), String> {
+    let mut open: Vec<Open> = Vec::new();
+    loop {
+        // Leave the containers of defined length that end here.
+        while let Some(Open::Sequence(Some(end)) | Open::Item(Some(end))) = open.last() {
+            if pos < *end {
+                break;
             }
-            None => self.file.read_exact_at(buf, at),
+            open.pop();
         }
-    }
-
-    fn read_exact(&self, buf: &mut [u8], at: u64) -> Result<(), String> {
-        self.read_at(buf, at).map_err(|e| e.to_string())
-    }
-
-    /// The (little-endian) group number at `pos`, if the file is that long.
-    fn group_at(&self, pos: u64) -> Option<u16> {
-        let mut bytes = [0u8; 2];
-        self.read_at(&mut bytes, pos).ok()?;
-        Some(u16::from_le_bytes(bytes))
-    }
-
-    /// The element header at `pos`, or `None` at the end of the file (a
-    /// cut-off header is dicom-rs's to report).
-    fn header(&self, pos: u64, encoding: Encoding) -> Result<Option<Header>, String> {
-        let mut bytes = [0u8; 12];
-        let available = self.size.saturating_sub(pos).min(12) as usize;
-        if available < 8 {
-            return Ok(None);
+        if open.len() > MAX_DEPTH {
+            return Err(format!("sequences nested more than {MAX_DEPTH} deep"));
         }
-        match self.read_at(&mut bytes[..available], pos) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e.to_string()),
-        }
-        let u16_at = |i: usize| {
-            let b = [bytes[i], bytes[i + 1]];
-            if encoding.big_endian {
-                u16::from_be_bytes(b)
-            } else {
-                u16::from_le_bytes(b)
-            }
+        let Some(header) = read_header(bytes, pos, encoding)? else {
+            return Ok(());
         };
-        let u32_at = |i: usize| {
-            let b = [bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]];
-            if encoding.big_endian {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            }
-        };
-        let tag = Tag(u16_at(0), u16_at(2));
-        if tag.group() == 0xFFFE || !encoding.explicit_vr {
-            return Ok(Some(Header {
-                tag,
-                vr: None,
-                length: u32_at(4),
-                value_at: pos + 8,
-            }));
-        }
-        let vr = std::str::from_utf8(&bytes[4..6])
-            .ok()
-            .and_then(|s| s.parse::<VR>().ok())
-            .ok_or_else(|| format!("element {tag} has no valid VR"))?;
-        let long_length = matches!(
-            vr,
-            VR::OB
-                | VR::OD
-                | VR::OF
-                | VR::OL
-                | VR::OV
-                | VR::OW
-                | VR::SQ
-                | VR::SV
-                | VR::UC
-                | VR::UN
-                | VR::UR
-                | VR::UT
-                | VR::UV
-        );
-        Ok(Some(if long_length {
-            if available < 12 {
-                return Ok(None);
-            }
-            Header {
-                tag,
-                vr: Some(vr),
-                length: u32_at(8),
-                value_at: pos + 12,
-            }
-        } else {
-            Header {
-                tag,
-                vr: Some(vr),
-                length: u32::from(u16_at(6)),
-                value_at: pos + 8,
-            }
-        }))
-    }
-
-    /// Fails when a defined length runs past the end of the file.
-    fn fits(&self, header: &Header) -> Result<(), String> {
-        let remaining = self.size.saturating_sub(header.value_at);
-        if header.length != UNDEFINED && u64::from(header.length) > remaining {
-            return Err(format!(
-                "element {} declares {} bytes but the file has {remaining} left",
-                header.tag, header.length
-            ));
-        }
-        Ok(())
-    }
-
-    fn data_set(&self, mut pos: u64, encoding: Encoding, until: Tag) -> Result<(), String> {
-        let mut open: Vec<Open> = Vec::new();
-        loop {
-            // Leave the containers of defined length that end here.
-            while let Some(Open::Sequence(Some(end)) | Open::Item(Some(end))) = open.last() {
-                if pos < *end {
-                    break;
+        let end = (header.length != UNDEFINED).then(|| header.value_at + u64::from(header.length));
+        pos = header.value_at;
+        if header.tag.group() == 0xFFFE {
+            match header.tag.element() {
+                ITEM if open.last() == Some(&Open::Fragments) => {
+                    fits(bytes, &header)?;
+                    pos = end.unwrap_or(pos);
                 }
-                open.pop();
-            }
-            let Some(header) = self.header(pos, encoding)? else {
-                return Ok(());
-            };
-            self.fits(&header)?;
-            let end =
-                (header.length != UNDEFINED).then(|| header.value_at + u64::from(header.length));
-            pos = header.value_at;
-            if header.tag.group() == 0xFFFE {
-                match header.tag.element() {
-                    ITEM if open.last() == Some(&Open::Fragments) => pos = end.unwrap_or(pos),
-                    ITEM => open.push(Open::Item(end)),
-                    ITEM_END | SEQUENCE_END => {
-                        open.pop();
-                    }
-                    _ => {}
+                ITEM => open.push(Open::Item(end)),
+                ITEM_END | SEQUENCE_END => {
+                    open.pop();
                 }
-                continue;
+                _ => {}
             }
-            if open.is_empty() && header.tag >= until.min(PIXEL_DATA_START) {
-                return Ok(());
-            }
-            let sequence =
-                header.vr == Some(VR::SQ) || (header.vr.is_none() && is_sequence(header.tag));
-            match (sequence, end) {
-                (true, end) => open.push(Open::Sequence(end)),
-                // An undefined length on anything else is encapsulated data.
-                (false, None) => open.push(Open::Fragments),
-                (false, Some(end)) => pos = end,
+            continue;
+        }
+        if open.is_empty() && header.tag >= until.min(PIXEL_DATA_START) {
+            return Ok(());
+        }
+        let sequence =
+            header.vr == Some(VR::SQ) || (header.vr.is_none() && is_sequence(header.tag));
+        match (sequence, end) {
+            (true, end) => open.push(Open::Sequence(end)),
+            // An undefined length on anything else is encapsulated data.
+            (false, None) => open.push(Open::Fragments),
+            (false, Some(end)) => {
+                // The values dicom-rs will allocate: they must be there.
+                fits(bytes, &header)?;
+                pos = end;
             }
         }
     }
@@ -318,42 +416,58 @@ mod tests {
         file
     }
 
-    const EXPLICIT_LE: Encoding = Encoding {
-        explicit_vr: true,
-        big_endian: false,
-    };
+    fn check(bytes: &[u8], encoding: Encoding) -> Result<(), String> {
+        let file = file_with(bytes);
+        check_data_set(
+            &file,
+            &bytes[..bytes.len() / 2],
+            0,
+            encoding,
+            PIXEL_DATA_START,
+        )
+    }
 
-    #[test]
-    fn sane_lengths_pass() {
+    fn explicit_le() -> Encoding {
+        Encoding::of("1.2.840.10008.1.2.1")
+    }
+
+    fn deflate(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn sane() -> Vec<u8> {
         // (0010,0010) PN "Doe^John" then (0010,0020) LO "ID"
         let mut bytes = vec![0x10, 0, 0x10, 0, b'P', b'N', 8, 0];
         bytes.extend_from_slice(b"Doe^John");
         bytes.extend_from_slice(&[0x10, 0, 0x20, 0, b'L', b'O', 2, 0, b'I', b'D']);
-        assert_eq!(
-            check_data_set(
-                &file_with(&bytes),
-                &bytes[..bytes.len() / 2],
-                0,
-                EXPLICIT_LE,
-                PIXEL_DATA_START
-            ),
-            Ok(())
-        );
+        bytes
+    }
+
+    fn too_long() -> Vec<u8> {
+        let mut bytes = vec![0x10, 0, 0x10, 0, b'U', b'T', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF];
+        bytes.extend_from_slice(b"short");
+        bytes
+    }
+
+    #[test]
+    fn sane_lengths_pass() {
+        assert_eq!(check(&sane(), explicit_le()), Ok(()));
     }
 
     #[test]
     fn a_length_past_the_end_is_refused() {
-        let mut bytes = vec![0x10, 0, 0x10, 0, b'U', b'T', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF];
-        bytes.extend_from_slice(b"short");
-        let error = check_data_set(
-            &file_with(&bytes),
-            &bytes[..bytes.len() / 2],
-            0,
-            EXPLICIT_LE,
-            PIXEL_DATA_START,
-        )
-        .unwrap_err();
+        let error = check(&too_long(), explicit_le()).unwrap_err();
         assert!(error.contains("4294967280"), "{error}");
+    }
+
+    #[test]
+    fn deflated_data_sets_are_checked_too() {
+        let deflated = Encoding::of("1.2.840.10008.1.2.1.99");
+        assert_eq!(check(&deflate(&sane()), deflated), Ok(()));
+        assert!(check(&deflate(&too_long()), deflated).is_err());
     }
 
     #[test]
@@ -364,16 +478,19 @@ mod tests {
         ];
         bytes.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
         bytes.extend_from_slice(&[0x08, 0, 0x50, 0x11, b'U', b'I', 0xF0, 0xFF, b'1', b'2']);
-        assert!(
-            check_data_set(
-                &file_with(&bytes),
-                &bytes[..bytes.len() / 2],
-                0,
-                EXPLICIT_LE,
-                PIXEL_DATA_START
-            )
-            .is_err()
-        );
+        assert!(check(&bytes, explicit_le()).is_err());
+    }
+
+    #[test]
+    fn absurd_nesting_is_refused() {
+        let mut bytes = Vec::new();
+        for _ in 0..200 {
+            bytes.extend_from_slice(&[
+                0x08, 0, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+            ]);
+            bytes.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        }
+        assert!(check(&bytes, explicit_le()).unwrap_err().contains("nested"));
     }
 
     #[test]
@@ -383,15 +500,6 @@ mod tests {
             0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
         ];
         bytes.extend_from_slice(&[0xAB; 40]);
-        assert_eq!(
-            check_data_set(
-                &file_with(&bytes),
-                &bytes[..bytes.len() / 2],
-                0,
-                EXPLICIT_LE,
-                PIXEL_DATA_START
-            ),
-            Ok(())
-        );
+        assert_eq!(check(&bytes, explicit_le()), Ok(()));
     }
 }

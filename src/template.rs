@@ -14,6 +14,9 @@ use dicom_core::Tag;
 
 use crate::keywords::tag_of;
 
+/// Widest padding: no name in the tree can be longer.
+const MAX_PAD: usize = 255;
+
 /// A template parsed once, rendered for every file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
@@ -186,7 +189,10 @@ impl Function {
                     });
                 }
                 let (width, fill) = args.split_once(',').unwrap_or((args, "0"));
-                let width = width.parse().map_err(|_| bad("expected WIDTH,CHAR"))?;
+                let width: usize = width.parse().map_err(|_| bad("expected WIDTH,CHAR"))?;
+                if width > MAX_PAD {
+                    return Err(bad("the width is at most 255 (a file name's length)"));
+                }
                 let mut chars = fill.chars();
                 match (chars.next(), chars.next()) {
                     (Some(fill), None) => Ok(Function::Pad { width, fill }),
@@ -325,6 +331,10 @@ mod tests {
         ));
         assert!(matches!(
             Template::parse("%_pad|x_SeriesNumber"),
+            Err(TemplateError::BadArguments { .. })
+        ));
+        assert!(matches!(
+            Template::parse("%_pad|99999999999_PatientID"),
             Err(TemplateError::BadArguments { .. })
         ));
         assert!(matches!(
