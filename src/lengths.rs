@@ -390,12 +390,42 @@ fn walk(bytes: &mut dyn Bytes, mut pos: u64, encoding: Encoding, until: Tag) -> 
             // An undefined length on anything else is encapsulated data.
             (false, None) => open.push(Open::Fragments),
             (false, Some(end)) => {
-                // The values dicom-rs will allocate: they must be there.
+                // The values dicom-rs will allocate: they must be there,
+                // and be whole numbers of their units (dicom-rs reads whole
+                // units only, and would lose its place otherwise).
                 fits(bytes, &header)?;
+                whole_units(&header)?;
                 pos = end;
             }
         }
     }
+}
+
+/// Fails when a binary value's length is not a multiple of its unit size.
+fn whole_units(header: &Header) -> Result<(), String> {
+    let vr = header.vr.or_else(|| {
+        if header.tag.element() == 0 {
+            return Some(VR::UL); // group length
+        }
+        match StandardDataDictionary.by_tag(header.tag)?.vr() {
+            VirtualVr::Exact(vr) => Some(vr),
+            VirtualVr::Xs => Some(VR::US),
+            _ => None,
+        }
+    });
+    let unit = match vr {
+        Some(VR::US | VR::SS | VR::OW) => 2,
+        Some(VR::UL | VR::SL | VR::FL | VR::AT | VR::OF | VR::OL) => 4,
+        Some(VR::FD | VR::SV | VR::UV | VR::OD | VR::OV) => 8,
+        _ => 1,
+    };
+    if !header.length.is_multiple_of(unit) {
+        return Err(format!(
+            "element {} has {} bytes, not a whole number of {unit}-byte values",
+            header.tag, header.length
+        ));
+    }
+    Ok(())
 }
 
 /// Whether an implicit-VR element is a sequence, from the dictionary.
@@ -479,6 +509,17 @@ mod tests {
         bytes.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
         bytes.extend_from_slice(&[0x08, 0, 0x50, 0x11, b'U', b'I', 0xF0, 0xFF, b'1', b'2']);
         assert!(check(&bytes, explicit_le()).is_err());
+    }
+
+    #[test]
+    fn numbers_must_be_whole_units() {
+        // (0010,0040) US of 3 bytes
+        let bytes = [0x10, 0, 0x40, 0, b'U', b'S', 3, 0, 1, 0, 0x10, 0, 0];
+        assert!(
+            check(&bytes, explicit_le())
+                .unwrap_err()
+                .contains("whole number")
+        );
     }
 
     #[test]

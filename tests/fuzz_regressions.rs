@@ -3,16 +3,16 @@
 //! own checks, so that CI keeps checking every input the fuzzer found
 //! interesting: no panic, every name a usable path component.
 //!
-//! The ignored tests reproduce findings not yet fixed; each passes once
-//! its finding is fixed (then drop the `#[ignore]`, and its part of
-//! `checks::known_finding`).
+//! The `f*` tests replay the findings of fuzzing (fuzz/README.md, inputs
+//! in fuzz/findings), all fixed.
 
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rx_repack::header::{WHOLE_HEADER, read_header};
+use dicom_core::Tag;
+use rx_repack::header::{WHOLE_HEADER, after, read_header};
 use rx_repack::template::Template;
 
 #[allow(dead_code)] // the fuzz targets use the rest
@@ -73,16 +73,7 @@ fn replay(files: &[PathBuf], check: impl Fn(&Path)) {
 
 #[test]
 fn header_corpus_reads_without_panic() {
-    let files = corpus("header");
-    let (known, checked): (Vec<_>, Vec<_>) = files
-        .into_iter()
-        .partition(|path| checks::known_finding(path, None).is_some());
-    for path in &known {
-        let why = checks::known_finding(path, None).unwrap_or_default();
-        eprintln!("skipped (known finding {why}): {}", path.display());
-    }
-    assert!(!checked.is_empty(), "every header corpus file was skipped");
-    replay(&checked, checks::check_header_file);
+    replay(&corpus("header"), checks::check_header_file);
 }
 
 #[test]
@@ -99,8 +90,80 @@ fn finding(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The process's peak resident memory (VmHWM), in bytes.
+fn peak_memory() -> u64 {
+    let status = fs::read_to_string("/proc/self/status").expect("Linux /proc");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a VmHWM line");
+    kib * 1024
+}
+
+/// Reads a finding's file with every stop the pipeline uses: each read
+/// must refuse it (or read it) without panicking, and without the
+/// process's peak memory passing 1 GiB.
+fn refused_within_bounds(name: &str) {
+    let path = finding(name);
+    for until in [
+        WHOLE_HEADER,
+        Tag(0x0020, 0x0014),
+        after(dicom_dictionary_std::tags::SOP_INSTANCE_UID),
+    ] {
+        let result = catch_unwind(|| read_header(&path, until).is_ok());
+        assert!(
+            result.is_ok(),
+            "{name} (until {until}): read_header panicked"
+        );
+        assert!(
+            peak_memory() < 1 << 30,
+            "{name} (until {until}): peak memory {} MiB",
+            peak_memory() >> 20
+        );
+    }
+}
+
+/// The well-formed seeds must read, or the fuzzing starts from nothing.
 #[test]
-#[ignore = "finding F3: read_header panics on a transfer syntax UID that is not ASCII"]
+fn well_formed_seeds_read() {
+    for path in corpus("header") {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("seed-") || name.ends_with("-16k.dcm") || name == "seed-meta-only.dcm"
+        {
+            continue;
+        }
+        let header = read_header(&path, WHOLE_HEADER)
+            .unwrap_or_else(|e| panic!("{name} does not read: {e}"));
+        assert!(
+            header.instance_uid().is_some(),
+            "{name} has no SOPInstanceUID"
+        );
+    }
+}
+
+/// F1: a deflated data set declaring a 4 GiB element (245 bytes).
+#[test]
+fn f1_a_deflated_length_past_the_end_is_refused() {
+    refused_within_bounds("f1-deflated-length-4gib.dcm");
+    assert!(read_header(&finding("f1-deflated-length-4gib.dcm"), WHOLE_HEADER).is_err());
+}
+
+/// F2: 2000 nested sequences overflowed a batch worker's 2 MiB stack.
+#[test]
+fn f2_deep_nesting_is_refused_on_a_small_stack() {
+    let refused = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| read_header(&finding("f2-nested-2000.dcm"), WHOLE_HEADER).is_err())
+        .expect("a thread")
+        .join()
+        .expect("no panic");
+    assert!(refused, "2000 nested sequences were read");
+}
+
+/// F3: a transfer syntax UID with a byte that is not ASCII made
+/// `read_header` panic.
+#[test]
 fn f3_a_transfer_syntax_that_is_not_ascii_is_refused() {
     let path = finding("f3-transfer-syntax-not-ascii.dcm");
     let result = catch_unwind(|| read_header(&path, WHOLE_HEADER).is_err());
@@ -111,22 +174,20 @@ fn f3_a_transfer_syntax_that_is_not_ascii_is_refused() {
     );
 }
 
+/// F5: `%_pad|99999999999_...` aborted on allocation failure.
 #[test]
-#[ignore = "finding F4: a duplicate element after the stop changes the whole header's value"]
-fn f4_reading_less_reads_the_same_values() {
-    let path = finding("f4-duplicate-after-stop.dcm");
-    let uid = dicom_dictionary_std::tags::SOP_INSTANCE_UID;
-    let part = read_header(&path, rx_repack::header::after(uid)).expect("reads");
-    let whole = read_header(&path, WHOLE_HEADER).expect("reads");
-    assert_eq!(part.text(uid), whole.text(uid));
-}
-
-#[test]
-#[ignore = "finding F5: a huge pad width is built in memory (aborts on allocation failure)"]
 fn f5_a_huge_pad_width_is_refused() {
     let text = fs::read_to_string(finding("f5-pad-width.txt")).expect("reads");
     assert!(
         Template::parse(&text).is_err(),
         "{text} parses: rendering it allocates ~100 GB"
     );
+}
+
+/// F6: a US value of 3 bytes puts dicom-rs one byte out of step with the
+/// length check; it then reads a 4 GiB UT length the check never saw
+/// (35 bytes, 3.9 GB of memory).
+#[test]
+fn f6_a_numeric_length_out_of_step_is_refused() {
+    refused_within_bounds("f6-odd-length-desync.dcm");
 }

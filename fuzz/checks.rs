@@ -1,0 +1,228 @@
+//! The checks the fuzz targets make, shared with
+//! `tests/fuzz_regressions.rs` (which replays the kept corpus through
+//! them), so that a fuzz finding and its regression test fail alike.
+//!
+//! Every check panics with a message saying which invariant broke; the
+//! code under test must never panic itself, hang, or allocate wildly.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use dicom_core::header::Header as _;
+use dicom_core::value::Value;
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use rx_repack::header::{Header, WHOLE_HEADER, after, read_header};
+use rx_repack::layout::{
+    DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout, Placement, safe_component,
+    sanitize,
+};
+use rx_repack::pytext::element_text;
+use rx_repack::records;
+use rx_repack::template::Template;
+
+/// What the pipeline passes for the hash that makes a name unique.
+const UNIQUE: &str = "0123456789abcdef0123456789abcdef";
+
+/// Reads the file at `path` as the pipeline does (only as far as the
+/// layout and per-file records need, and the whole header), and exercises
+/// everything that looks at a header that was read.
+pub fn check_header_file(path: &Path) {
+    let layout = default_layout();
+    let per_file = after(layout.last_tag().max(records::last_tag_per_file()));
+    let identity = after(tags::SOP_INSTANCE_UID);
+    let whole = read_header(path, WHOLE_HEADER);
+    let parts = [
+        (per_file, read_header(path, per_file)),
+        (identity, read_header(path, identity)),
+    ];
+    if let Ok(whole) = &whole {
+        exercise(whole, &layout);
+    }
+    for (until, part) in &parts {
+        if let Ok(part) = part {
+            exercise(part, &layout);
+        }
+        if let (Ok(whole), Ok(part)) = (&whole, part) {
+            // Reading less reads a part of what reading all does. (Not
+            // always the same values: finding F4, a later duplicate of an
+            // element replaces it in the whole header.)
+            for element in part.dataset().iter() {
+                let tag = element.tag();
+                assert!(
+                    tag < *until,
+                    "read_header(until {until}) returned {tag}, at or after the stop"
+                );
+                assert!(
+                    whole.dataset().get(tag).is_some(),
+                    "{tag} is read up to {until} but not in the whole header"
+                );
+            }
+        }
+    }
+}
+
+/// Everything the pipeline and the records do with a header.
+fn exercise(header: &Header, layout: &Layout) {
+    let _ = header.instance_uid();
+    // Every element, nested ones too (without recursion: the nesting is
+    // the file's to choose).
+    let mut pending: Vec<_> = header.dataset().iter().collect();
+    while let Some(element) = pending.pop() {
+        let _ = element_text(element, header.big_endian());
+        if let Value::Sequence(sequence) = element.value() {
+            for item in sequence.items() {
+                pending.extend(item.iter());
+            }
+        }
+    }
+    let placement = layout.place(&|tag| header.text(tag));
+    check_placement(&placement, layout);
+    // The hostile values themselves, as whole path components.
+    for tag in [
+        tags::PATIENT_ID,
+        tags::PATIENT_NAME,
+        tags::SERIES_DESCRIPTION,
+        tags::SOP_INSTANCE_UID,
+    ] {
+        if let Some(text) = header.text(tag) {
+            check_name(&text);
+        }
+    }
+}
+
+fn default_layout() -> Layout {
+    Layout::new(DEFAULT_ROOT, DEFAULT_STUDY, DEFAULT_SERIES, DEFAULT_IMAGE)
+        .expect("the default templates parse")
+}
+
+/// Splits fuzz input into up to four templates and the values of the
+/// elements they name (NUL-separated), then parses, renders, sanitises and
+/// places, checking the invariants of every result.
+pub fn check_template_input(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut chunks = text.split('\0');
+    let templates: Vec<&str> = chunks.by_ref().take(4).collect();
+    let values: Vec<&str> = chunks.collect();
+    // Each element gets one of the values, or is absent from the "file".
+    let value = |tag: Tag| -> Option<String> {
+        let slot =
+            (usize::from(tag.group()) * 31 + usize::from(tag.element())) % (values.len() + 1);
+        values.get(slot).map(|v| v.to_string())
+    };
+    for (i, template) in templates.iter().enumerate() {
+        let Ok(parsed) = Template::parse(template) else {
+            continue;
+        };
+        let keywords: BTreeSet<_> = parsed.fields().map(|field| field.keyword).collect();
+        let mut missing = Vec::new();
+        let rendered = parsed.render(&value, &mut missing);
+        let unique: BTreeSet<_> = missing.iter().collect();
+        assert_eq!(
+            unique.len(),
+            missing.len(),
+            "missing repeats a keyword: {missing:?}"
+        );
+        for keyword in &missing {
+            assert!(
+                keywords.contains(keyword),
+                "{keyword} reported missing but not in the template"
+            );
+        }
+        assert_eq!(
+            parsed.render(&value, &mut Vec::new()),
+            rendered,
+            "template {i} renders differently twice"
+        );
+        check_name(&rendered);
+    }
+    for value in &values {
+        check_name(value);
+    }
+    let pick = |i: usize, default: &'static str| templates.get(i).copied().unwrap_or(default);
+    if let Ok(layout) = Layout::new(
+        pick(0, DEFAULT_ROOT),
+        pick(1, DEFAULT_STUDY),
+        pick(2, DEFAULT_SERIES),
+        pick(3, DEFAULT_IMAGE),
+    ) {
+        let _ = layout.last_tag();
+        check_placement(&layout.place(&value), &layout);
+        check_placement(&layout.place(&|_| None), &layout);
+    }
+}
+
+/// `sanitize` then `safe_component` on any text: a usable, stable path
+/// component.
+pub fn check_name(text: &str) {
+    let sanitized = sanitize(text);
+    assert!(
+        sanitized
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')),
+        "sanitize({text:?}) left other characters: {sanitized:?}"
+    );
+    assert!(
+        !sanitized.contains("__"),
+        "sanitize({text:?}) = {sanitized:?} has a run of _"
+    );
+    assert_eq!(
+        sanitize(&sanitized),
+        sanitized,
+        "sanitize is not idempotent on {text:?}"
+    );
+    let component = safe_component(&sanitized);
+    check_component(&component, &format!("safe_component(sanitize({text:?}))"));
+    if sanitized.len() <= 255 && !sanitized.chars().all(|c| c == '.') {
+        assert_eq!(component, sanitized, "a short, usable name was changed");
+    }
+    assert_eq!(
+        safe_component(&component),
+        component,
+        "safe_component is not idempotent on {text:?}"
+    );
+}
+
+/// Every name a placement gives is a usable path component.
+fn check_placement(placement: &Placement, layout: &Layout) {
+    let components: Vec<_> = placement.series_dir.iter().collect();
+    assert_eq!(
+        components.len(),
+        3,
+        "series dir {:?} is not root/study/series ({layout:?})",
+        placement.series_dir
+    );
+    for component in components {
+        let component = component.to_str().expect("components are ASCII");
+        check_component(component, "a series dir component");
+    }
+    let name = placement.file_name();
+    check_component(&name, "file_name()");
+    let unique = placement.unique_file_name(UNIQUE);
+    check_component(&unique, "unique_file_name()");
+    assert_ne!(unique, name, "unique_file_name() is the plain file name");
+    let missing: BTreeSet<_> = placement.missing.iter().collect();
+    assert_eq!(
+        missing.len(),
+        placement.missing.len(),
+        "missing repeats a keyword: {:?}",
+        placement.missing
+    );
+}
+
+fn check_component(component: &str, what: &str) {
+    assert!(!component.is_empty(), "{what} is empty");
+    assert!(
+        component != "." && component != "..",
+        "{what} is {component:?}"
+    );
+    assert!(
+        !component.contains(['/', '\0']),
+        "{what} = {component:?} holds / or NUL"
+    );
+    assert!(
+        component.len() <= 255,
+        "{what} is {} bytes: {component:?}",
+        component.len()
+    );
+}

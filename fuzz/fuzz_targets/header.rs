@@ -1,0 +1,33 @@
+//! The header reader on arbitrary bytes: random, mutated and truncated
+//! DICOM files in every layout rx-repack accepts. See `../checks.rs`.
+
+#![no_main]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+
+#[allow(dead_code)] // each target uses part of it
+#[path = "../checks.rs"]
+mod checks;
+
+/// One file per fuzzing process, on tmpfs when there is one.
+fn input_path() -> &'static PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let shm = PathBuf::from("/dev/shm");
+        let dir = if shm.is_dir() {
+            shm
+        } else {
+            std::env::temp_dir()
+        };
+        dir.join(format!("rx-repack-fuzz-header-{}.dcm", std::process::id()))
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let path = input_path();
+    std::fs::write(path, data).expect("cannot write the fuzz input file");
+    checks::check_header_file(path);
+});
