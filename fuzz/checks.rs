@@ -8,9 +8,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use dicom_core::Tag;
 use dicom_core::header::Header as _;
 use dicom_core::value::Value;
-use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 use rx_repack::header::{Header, WHOLE_HEADER, after, read_header};
 use rx_repack::layout::{
