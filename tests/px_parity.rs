@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 
@@ -16,16 +15,10 @@ const PYPX_310_SERIES: &str = "%_pad|5,0_SeriesNumber-%SeriesDescription";
 /// the same code path as once per file, only faster to run).
 fn px_repack_all(input: &Path, datadir: &Path, logdir: &Path, extra: &[&str]) {
     run_ok(
-        Command::new(px_repack())
+        px_command(datadir, logdir, extra)
             .arg("--xcrdir")
             .arg(input)
-            .args(["--parseAllFilesWithSubStr", ".dcm"])
-            .arg("--datadir")
-            .arg(datadir)
-            .arg("--logdir")
-            .arg(logdir)
-            .args(["--verbosity", "0"])
-            .args(extra),
+            .args(["--parseAllFilesWithSubStr", ".dcm"]),
     );
 }
 

@@ -262,24 +262,6 @@ fn storescu(scp: &Storescp, dir: &Path) {
 // ---------------------------------------------------------------------------
 // What arrived
 
-/// Every file under `root`, sorted.
-fn files_under(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// The instances in the tree (not rx-repack's temporary files).
 fn placed(site: &Site) -> Vec<PathBuf> {
     files_under(&site.datadir())

@@ -79,8 +79,8 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
-/// Every file under `root` as (relative path, bytes), sorted.
-pub fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+/// Every file under `root`, sorted.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -89,8 +89,7 @@ pub fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                let rel = path.strip_prefix(root).unwrap().to_path_buf();
-                out.push((rel, std::fs::read(&path).unwrap()));
+                out.push(path);
             }
         }
     }
@@ -98,21 +97,39 @@ pub fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
+/// Every file under `root` as (relative path, bytes), sorted.
+pub fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    files_under(root)
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).unwrap();
+            (path.strip_prefix(root).unwrap().to_path_buf(), bytes)
+        })
+        .collect()
+}
+
+/// px-repack writing into `datadir` and `logdir`, quietly; the caller
+/// adds what to repack.
+pub fn px_command(datadir: &Path, logdir: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(px_repack());
+    cmd.arg("--datadir")
+        .arg(datadir)
+        .arg("--logdir")
+        .arg(logdir)
+        .args(["--verbosity", "0"])
+        .args(extra);
+    cmd
+}
+
 /// Runs px-repack once per file, as storescp would.
 pub fn px_repack_each(files: &[PathBuf], datadir: &Path, logdir: &Path, extra: &[&str]) {
     for f in files {
         run_ok(
-            Command::new(px_repack())
+            px_command(datadir, logdir, extra)
                 .arg("--xcrdir")
                 .arg(f.parent().unwrap())
                 .arg("--xcrfile")
-                .arg(f.file_name().unwrap())
-                .arg("--datadir")
-                .arg(datadir)
-                .arg("--logdir")
-                .arg(logdir)
-                .args(["--verbosity", "0"])
-                .args(extra),
+                .arg(f.file_name().unwrap()),
         );
     }
 }
