@@ -106,11 +106,11 @@ pub fn write_records(
 ) -> Result<(), RecordError> {
     let work_path = logdir.join(".rx-repack");
     let work = WorkDir::create(work_path.clone()).at(&work_path)?;
-    let text = |tag| header.text(tag).unwrap_or_else(|| NOT_DEFINED.to_string());
+    let text = |tag| text_or_not_defined(header, tag);
     let fields = |header: &Header, list: &[(&str, Tag)]| -> Map<String, Value> {
         list.iter()
             .map(|(name, tag)| {
-                let value = header.text(*tag).unwrap_or_else(|| NOT_DEFINED.to_string());
+                let value = text_or_not_defined(header, *tag);
                 (name.to_string(), Value::String(value))
             })
             .collect()
@@ -179,6 +179,11 @@ pub fn write_records(
 
     let pack = series_dir.join(log_name(&series_uid, "-pack.json"));
     create_once(&work, &pack, || Ok(json!({ "seriesPack": true })))
+}
+
+/// The element's text, or pypx's word for an element the file lacks.
+fn text_or_not_defined(header: &Header, tag: Tag) -> String {
+    header.text(tag).unwrap_or_else(|| NOT_DEFINED.to_string())
 }
 
 /// Adds the study to the patient's StudyList. Nothing is written when it
