@@ -20,8 +20,13 @@ if [ "$(find "$series" -name '*.dcm' 2>/dev/null | wc -l)" -ne 192 ]; then
   else
     echo "get_examples: downloading SAG-anon from github.com/FNNDSC/SAG-anon"
     mkdir -p "$series.partial"
-    curl -fsSL https://github.com/FNNDSC/SAG-anon/archive/refs/heads/master.tar.gz \
-      | tar -xz -C "$series.partial" --strip-components=1
+    if ! curl -fsSL https://github.com/FNNDSC/SAG-anon/archive/refs/heads/master.tar.gz \
+      | tar -xz -C "$series.partial" --strip-components=1; then
+      rm -rf "$series.partial"
+      echo "get_examples: could not download SAG-anon; put the series (192 .dcm files) in $series," >&2
+      echo "get_examples: or run from a checkout with ../shared/examples/FNNDSC-SAG-anon-* beside it" >&2
+      exit 1
+    fi
   fi
   chmod -R u+w "$series.partial"
   mv "$series.partial" "$series"
