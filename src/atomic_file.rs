@@ -1,62 +1,61 @@
 //! Writing shared files so that concurrent writers never lose an update and
-//! readers never see half a file: everything is written under a temporary
-//! name first, in a work directory of its own (pypx's readers list and read
-//! every file in their directories, so temporary files must not appear
-//! there), then renamed or linked into place.
+//! readers never see half a file: everything is written unnamed first (see
+//! [`Unnamed`]), then linked or renamed into place. pypx's readers list and
+//! read every file in their directories, so no temporary name may appear
+//! there: where a temporary name is needed, it is in a work directory of
+//! our own.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use tempfile::NamedTempFile;
+use crate::unnamed::{Unnamed, creating_dir, creating_parent};
 
-use crate::place::{TEMP_PREFIX, TEMP_SUFFIX};
-
-/// A directory for temporary files, on the same file system as the files
-/// they become.
+/// A directory for temporary files and locks, on the same file system as
+/// the files they become. It is created when first needed.
 #[derive(Debug, Clone)]
 pub struct WorkDir {
     dir: PathBuf,
 }
 
 impl WorkDir {
-    pub fn create(dir: PathBuf) -> io::Result<Self> {
-        fs::create_dir_all(&dir)?;
-        Ok(WorkDir { dir })
+    pub fn new(dir: PathBuf) -> Self {
+        WorkDir { dir }
     }
 
     pub fn path(&self) -> &Path {
         &self.dir
     }
 
-    fn temp_with(&self, contents: &str) -> io::Result<NamedTempFile> {
-        let mut temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .suffix(TEMP_SUFFIX)
-            .tempfile_in(&self.dir)?;
-        temp.write_all(contents.as_bytes())?;
-        Ok(temp)
+    fn unnamed_with(&self, contents: &str) -> io::Result<Unnamed> {
+        // rw-r--r-- less the umask, as Python's open() makes files.
+        let file = creating_dir(&self.dir, || Unnamed::create_in(&self.dir, 0o666))?;
+        file.file().write_all(contents.as_bytes())?;
+        Ok(file)
     }
 
     /// Replaces `path` with `contents` in one step.
     pub fn replace(&self, path: &Path, contents: &str) -> io::Result<()> {
-        self.temp_with(contents)?
-            .persist(path)
-            .map(drop)
-            .map_err(|e| e.error)
+        let mut file = self.unnamed_with(contents)?;
+        match creating_parent(path, || file.link(path)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),
+            // There already, or no hard links on this file system.
+            Err(_) => file.replace(path),
+        }
     }
 
     /// Creates `path` with `contents` unless it exists. Returns whether this
     /// call created it. Linking (not renaming) makes the check and the
     /// creation one step, so concurrent callers cannot both create it.
     pub fn create_once(&self, path: &Path, contents: &str) -> io::Result<bool> {
-        let temp = self.temp_with(contents)?;
-        match fs::hard_link(temp.path(), path) {
+        let mut file = self.unnamed_with(contents)?;
+        match creating_parent(path, || file.link(path)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
             // File systems without hard links: fall back to a rename that
             // may, in a race, replace an identical file.
-            Err(_) if !path.exists() => temp.persist(path).map(|_| true).map_err(|e| e.error),
+            Err(_) if !path.exists() => file.replace(path).map(|()| true),
             Err(_) => Ok(false),
         }
     }
@@ -65,11 +64,14 @@ impl WorkDir {
     /// directory, so read-modify-write cycles of concurrent processes
     /// follow one another.
     pub fn locked<T>(&self, name: &str, update: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.dir.join(name))?;
+        let path = self.dir.join(name);
+        let lock = creating_dir(&self.dir, || {
+            File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+        })?;
         lock.lock()?;
         // The lock is released when `lock` is closed, even if `update` fails.
         update()

@@ -59,26 +59,40 @@ pub const WHOLE_HEADER: Tag = tags::FLOAT_PIXEL_DATA;
 /// `until` (top level; [`WHOLE_HEADER`] for all of them). Reading no
 /// further than needed skips the large private groups most files carry.
 pub fn read_header(path: &Path, until: Tag) -> Result<Header, ReadError> {
-    let mut file = File::open(path).map_err(ReadError::Open)?;
+    let file = File::open(path).map_err(ReadError::Open)?;
+    read_header_of(&file, until)
+}
+
+/// [`read_header`] of a file already open, read from its current position
+/// (the start, for a file just opened).
+pub fn read_header_of(file: &File, until: Tag) -> Result<Header, ReadError> {
+    let mut file = file;
     let metadata = file.metadata().map_err(ReadError::Open)?;
     if metadata.is_dir() {
         return Err(ReadError::IsDirectory);
     }
     // One read brings in the whole header of most files: the length
     // check and dicom-rs both work from it.
-    let mut head = Vec::with_capacity(HEAD_BYTES);
-    (&mut file)
-        .take(HEAD_BYTES as u64)
-        .read_to_end(&mut head)
-        .map_err(ReadError::Open)?;
+    let mut head = vec![0u8; HEAD_BYTES];
+    let mut filled = 0;
+    while filled < HEAD_BYTES {
+        match file.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ReadError::Open(e)),
+        }
+    }
+    head.truncate(filled);
     if head.is_empty() {
         return Err(ReadError::Empty);
     }
+    let size = metadata.len();
     let start = match sniff(&head)? {
-        Layout::Preamble => lengths::check_file(&file, &head, 132, until),
-        Layout::NoPreamble => lengths::check_file(&file, &head, 4, until),
+        Layout::Preamble => lengths::check_file(file, size, &head, 132, until),
+        Layout::NoPreamble => lengths::check_file(file, size, &head, 4, until),
         Layout::BareDataSet(ts) => {
-            lengths::check_data_set(&file, &head, 0, Encoding::of(ts), until).map(|()| {
+            lengths::check_data_set(file, size, &head, 0, Encoding::of(ts), until).map(|()| {
                 DataSetStart {
                     offset: 0,
                     transfer_syntax: ts.to_string(),

@@ -78,11 +78,12 @@ pub struct DataSetStart {
 /// pydicom, px-repack and DCMTK accept.
 pub fn check_file(
     file: &File,
+    size: u64,
     head: &[u8],
     offset: u64,
     until: Tag,
 ) -> Result<DataSetStart, String> {
-    let mut bytes = FileBytes::new(file, head)?;
+    let mut bytes = FileBytes { file, head, size };
     // The meta group is explicit VR little endian, whatever follows it.
     let meta = Encoding::of("1.2.840.10008.1.2.1");
     let mut pos = offset;
@@ -112,7 +113,7 @@ pub fn check_file(
     {
         return Err(format!("invalid transfer syntax {transfer_syntax:?}"));
     }
-    check_data_set(file, head, pos, Encoding::of(&transfer_syntax), until)?;
+    check_data_set(file, size, head, pos, Encoding::of(&transfer_syntax), until)?;
     Ok(DataSetStart {
         offset: pos,
         transfer_syntax,
@@ -122,6 +123,7 @@ pub fn check_file(
 /// Checks a data set that starts at `offset` in the file.
 pub fn check_data_set(
     file: &File,
+    size: u64,
     head: &[u8],
     offset: u64,
     encoding: Encoding,
@@ -133,7 +135,7 @@ pub fn check_data_set(
             .map_err(|e| e.to_string())?;
         walk(&mut InflatedBytes::new(file), 0, encoding, until)
     } else {
-        walk(&mut FileBytes::new(file, head)?, offset, encoding, until)
+        walk(&mut FileBytes { file, head, size }, offset, encoding, until)
     }
 }
 
@@ -150,13 +152,6 @@ struct FileBytes<'a> {
     file: &'a File,
     head: &'a [u8],
     size: u64,
-}
-
-impl<'a> FileBytes<'a> {
-    fn new(file: &'a File, head: &'a [u8]) -> Result<Self, String> {
-        let size = file.metadata().map_err(|e| e.to_string())?.len();
-        Ok(FileBytes { file, head, size })
-    }
 }
 
 impl Bytes for FileBytes<'_> {
@@ -450,6 +445,7 @@ mod tests {
         let file = file_with(bytes);
         check_data_set(
             &file,
+            bytes.len() as u64,
             &bytes[..bytes.len() / 2],
             0,
             encoding,

@@ -24,4 +24,5 @@ pub mod quarantine;
 pub mod records;
 pub mod report;
 pub mod template;
+pub mod unnamed;
 pub mod walk;

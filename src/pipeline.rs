@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use dicom_dictionary_std::tags;
 
 use crate::config::Config;
-use crate::header::{ReadError, WHOLE_HEADER, after, read_header};
+use crate::header::{ReadError, WHOLE_HEADER, after, read_header, read_header_of};
 use crate::place::{self, Mode, Outcome, PlaceError};
 use crate::quarantine::quarantine;
 use crate::records::{self, RecordError};
@@ -60,7 +60,8 @@ pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
     // Only as far as the layout and the per-file records need: the large
     // private groups that follow are never parsed.
     let until = after(config.layout.last_tag().max(records::last_tag_per_file()));
-    let header = read_header(src, until).map_err(|cause| refuse(src, cause, config))?;
+    let source = File::open(src).map_err(|e| refuse(src, ReadError::Open(e), config))?;
+    let header = read_header_of(&source, until).map_err(|cause| refuse(src, cause, config))?;
     let placement = config.layout.place(&|tag| header.text(tag));
     let own_uid = header.instance_uid();
     let id = || instance_id(src, own_uid.as_deref());
@@ -79,29 +80,30 @@ pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
     };
     // Only reached when another instance holds the name.
     let alternative = || placement.unique_file_name(&id().unwrap_or_else(|_| "unhashed".into()));
+    let source = place::Source {
+        path: src,
+        file: &source,
+    };
     let placed = place::place(
-        src,
+        &source,
         &dir,
         &file_name,
         config.mode,
         &same_instance,
         &alternative,
     )?;
-    let size = std::fs::metadata(&placed.path)
-        .map(|m| m.len())
-        .unwrap_or_default();
     // Records before removing the source: a failure here leaves the
     // source where it was, so nothing is ever gone and unrecorded.
     if let Some(logdir) = &config.logdir {
         let whole = || read_header(&placed.path, WHOLE_HEADER);
-        records::write_records(logdir, &header, &whole, &placed.path)?;
+        records::write_records(logdir, &header, &whole, &placed.path, &placed.metadata)?;
     }
     if config.mode == Mode::Move {
         place::finish_move(src, &placed)?;
     }
     Ok(Repacked {
+        size: placed.metadata.len(),
         dst: placed.path,
-        size,
         patient_id: header.text(tags::PATIENT_ID),
         series_instance_uid: header.text(tags::SERIES_INSTANCE_UID),
         missing: placement.missing,

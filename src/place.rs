@@ -2,22 +2,20 @@
 //! final name complete or not at all, and the source is removed only once
 //! the copy at the destination is complete (see [`finish_move`]).
 //!
-//! Steps: stage the file under a temporary name in the destination
-//! directory (a hard link when moving within one file system, else a
-//! copy), then publish it: `link` to the final name, which fails rather
-//! than overwrite, so a different instance already there is never
-//! clobbered; the same instance delivered again is replaced by `rename`.
+//! A move within one file system links the source to the final name. A
+//! copy (or a move across file systems) is written unnamed in the
+//! destination directory ([`Unnamed`]), then linked. Linking fails rather
+//! than overwrite, so a different instance already at the name is never
+//! clobbered; the same instance delivered again is replaced by a rename.
 
-use std::fs::{self, File};
-use std::io;
+use std::fs::{self, File, Metadata};
+use std::io::{self, Seek, SeekFrom};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use tempfile::{Builder, TempPath};
+use tempfile::Builder;
 
-/// Temporary files carry this prefix, so leftovers of a killed run are
-/// recognisable.
-pub const TEMP_PREFIX: &str = ".rx-repack-";
-pub const TEMP_SUFFIX: &str = ".tmp";
+use crate::unnamed::{TEMP_PREFIX, TEMP_SUFFIX, Unnamed, creating_dir};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -29,6 +27,8 @@ pub enum Mode {
 #[derive(Debug)]
 pub struct Placed {
     pub path: PathBuf,
+    /// The file at `path`, as `stat` sees it now.
+    pub metadata: Metadata,
     /// The source already was the destination: nothing to do, and the
     /// source must not be removed.
     pub in_place: bool,
@@ -47,8 +47,6 @@ pub enum Outcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlaceError {
-    #[error("cannot create directory {path}: {source}")]
-    CreateDir { path: PathBuf, source: io::Error },
     #[error("cannot write into {path}: {source}")]
     Stage { path: PathBuf, source: io::Error },
     #[error("a directory is in the way at {0}")]
@@ -59,40 +57,91 @@ pub enum PlaceError {
     RemoveSource { path: PathBuf, source: io::Error },
 }
 
+/// The file to place: `path`, open as `file`.
+pub struct Source<'a> {
+    pub path: &'a Path,
+    pub file: &'a File,
+}
+
 /// Places `src` at `dir/name`. `same_instance(existing)` says whether a
 /// file already at a candidate name is the same instance (then it is
 /// replaced); `alternative_name()` gives the name to use when it is not.
 pub fn place(
-    src: &Path,
+    src: &Source,
     dir: &Path,
     name: &str,
     mode: Mode,
     same_instance: &dyn Fn(&Path) -> bool,
     alternative_name: &dyn Fn() -> String,
 ) -> Result<Placed, PlaceError> {
-    fs::create_dir_all(dir).map_err(|source| PlaceError::CreateDir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let target = dir.join(name);
-    if same_inode(src, &target) {
-        // Already there: either the very same directory entry (repacking
-        // the data dir itself: nothing to do, and the source must stay),
-        // or a second link left by a move that was interrupted before it
-        // removed the source (the move is completed as usual).
-        return Ok(Placed {
-            in_place: same_entry(src, &target),
-            path: target,
-            outcome: Outcome::Replaced,
-        });
+    let mut staged = match mode {
+        Mode::Move => Staged::Source,
+        Mode::Copy => Staged::Copy(copy(src, dir, mode)?),
+    };
+    let mut target = dir.join(name);
+    let mut outcome = Outcome::New;
+    loop {
+        let fail = |source| PlaceError::Publish {
+            path: target.clone(),
+            source,
+        };
+        let error = match creating_dir(dir, || staged.link(src.path, &target)) {
+            Ok(()) => return staged.placed(src, &target, outcome, false).map_err(fail),
+            Err(e) => e,
+        };
+        match error.kind() {
+            io::ErrorKind::AlreadyExists => {
+                if target.is_dir() {
+                    return Err(PlaceError::DirectoryInTheWay(target));
+                }
+                if same_inode(src.path, &target) {
+                    // Already there: either the very same directory entry
+                    // (repacking the data dir itself: nothing to do, and the
+                    // source must stay), or a second link left by a move
+                    // that was interrupted before it removed the source (the
+                    // move is completed as usual).
+                    let in_place = same_entry(src.path, &target);
+                    return Staged::Source
+                        .placed(src, &target, Outcome::Replaced, in_place)
+                        .map_err(fail);
+                }
+                if same_instance(&target) {
+                    staged.replace(src.path, dir, &target).map_err(fail)?;
+                    return staged
+                        .placed(src, &target, Outcome::Replaced, false)
+                        .map_err(fail);
+                }
+                if outcome == Outcome::Renamed {
+                    // The alternative name is taken by yet another
+                    // instance: something is badly wrong; refuse.
+                    return Err(fail(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        "name taken by a different instance",
+                    )));
+                }
+                target = target.with_file_name(alternative_name());
+                outcome = Outcome::Renamed;
+            }
+            // The source cannot be linked (another file system, or links
+            // not allowed): a move copies instead.
+            _ if matches!(staged, Staged::Source) && error.kind() != io::ErrorKind::NotFound => {
+                staged = Staged::Copy(copy(src, dir, mode)?);
+            }
+            // File systems without hard links: check, then rename. Only a
+            // concurrent delivery of a different instance under the same
+            // name could slip between the two.
+            _ if error.kind() == io::ErrorKind::Unsupported || error.raw_os_error() == Some(1) => {
+                if target.exists() && !same_instance(&target) && outcome != Outcome::Renamed {
+                    target = target.with_file_name(alternative_name());
+                    outcome = Outcome::Renamed;
+                    continue;
+                }
+                staged.replace(src.path, dir, &target).map_err(fail)?;
+                return staged.placed(src, &target, outcome, false).map_err(fail);
+            }
+            _ => return Err(fail(error)),
+        }
     }
-    let staged = stage(src, dir, mode)?;
-    let (path, outcome) = publish(staged, target, same_instance, alternative_name)?;
-    Ok(Placed {
-        path,
-        in_place: false,
-        outcome,
-    })
 }
 
 /// Completes a move once everything that depends on the placed file (its
@@ -113,6 +162,75 @@ pub fn finish_move(src: &Path, placed: &Placed) -> Result<(), PlaceError> {
     fs::remove_file(src).map_err(fail)
 }
 
+/// The content to publish at the final name.
+enum Staged {
+    /// The source itself (a move within one file system).
+    Source,
+    /// A complete copy, not yet named.
+    Copy(Unnamed),
+}
+
+impl Staged {
+    /// Links the content to `target`; fails if something is there.
+    fn link(&self, src: &Path, target: &Path) -> io::Result<()> {
+        match self {
+            Staged::Source => fs::hard_link(src, target),
+            Staged::Copy(copy) => copy.link(target),
+        }
+    }
+
+    /// Puts the content at `target`, replacing what is there.
+    fn replace(&mut self, src: &Path, dir: &Path, target: &Path) -> io::Result<()> {
+        match self {
+            Staged::Source => Builder::new()
+                .prefix(TEMP_PREFIX)
+                .suffix(TEMP_SUFFIX)
+                .make_in(dir, |temp| fs::hard_link(src, temp))?
+                .into_temp_path()
+                .persist(target)
+                .map_err(|e| e.error),
+            Staged::Copy(copy) => copy.replace(target),
+        }
+    }
+
+    fn placed(
+        &self,
+        src: &Source,
+        path: &Path,
+        outcome: Outcome,
+        in_place: bool,
+    ) -> io::Result<Placed> {
+        let file = match self {
+            Staged::Source => src.file,
+            Staged::Copy(copy) => copy.file(),
+        };
+        Ok(Placed {
+            path: path.to_path_buf(),
+            metadata: file.metadata()?,
+            in_place,
+            outcome,
+        })
+    }
+}
+
+/// Copies the source into an unnamed file in `dir`.
+fn copy(src: &Source, dir: &Path, mode: Mode) -> Result<Unnamed, PlaceError> {
+    let fail = |source| PlaceError::Stage {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let permissions = src.file.metadata().map_err(fail)?.permissions().mode() & 0o7777;
+    let copy = creating_dir(dir, || Unnamed::create_in(dir, permissions)).map_err(fail)?;
+    let mut input = src.file;
+    input.seek(SeekFrom::Start(0)).map_err(fail)?;
+    io::copy(&mut input, &mut copy.file()).map_err(fail)?;
+    if mode == Mode::Move {
+        // The source will be deleted: the copy's data must be on disk first.
+        copy.file().sync_all().map_err(fail)?;
+    }
+    Ok(copy)
+}
+
 fn same_inode(a: &Path, b: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     match (fs::metadata(a), fs::metadata(b)) {
@@ -129,87 +247,4 @@ fn same_entry(a: &Path, b: &Path) -> bool {
         _ => Path::new(".").to_path_buf(),
     };
     a.file_name() == b.file_name() && same_inode(&parent(a), &parent(b))
-}
-
-/// Puts the content of `src` under a temporary name in `dir`.
-fn stage(src: &Path, dir: &Path, mode: Mode) -> Result<TempPath, PlaceError> {
-    let fail = |source| PlaceError::Stage {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut builder = Builder::new();
-    builder.prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX);
-    if mode == Mode::Move
-        && let Ok(linked) = builder.make_in(dir, |path| fs::hard_link(src, path))
-    {
-        return Ok(linked.into_temp_path());
-    }
-    // Copy: across file systems, or in copy mode.
-    let mut source = File::open(src).map_err(fail)?;
-    let permissions = source.metadata().map_err(fail)?.permissions();
-    let mut staged = builder.tempfile_in(dir).map_err(fail)?;
-    io::copy(&mut source, staged.as_file_mut()).map_err(fail)?;
-    staged
-        .as_file()
-        .set_permissions(permissions)
-        .map_err(fail)?;
-    if mode == Mode::Move {
-        // The source will be deleted: the copy's data must be on disk first.
-        staged.as_file().sync_all().map_err(fail)?;
-    }
-    Ok(staged.into_temp_path())
-}
-
-/// Gives the staged file its final name without ever overwriting a
-/// different instance.
-fn publish(
-    staged: TempPath,
-    target: PathBuf,
-    same_instance: &dyn Fn(&Path) -> bool,
-    alternative_name: &dyn Fn() -> String,
-) -> Result<(PathBuf, Outcome), PlaceError> {
-    let mut target = target;
-    let mut outcome = Outcome::New;
-    loop {
-        let fail = |source| PlaceError::Publish {
-            path: target.clone(),
-            source,
-        };
-        match fs::hard_link(&staged, &target) {
-            // The temporary name goes away when `staged` is dropped.
-            Ok(()) => return Ok((target, outcome)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                if target.is_dir() {
-                    return Err(PlaceError::DirectoryInTheWay(target));
-                }
-                if same_instance(&target) {
-                    staged.persist(&target).map_err(|e| fail(e.error))?;
-                    return Ok((target, Outcome::Replaced));
-                }
-                if outcome == Outcome::Renamed {
-                    // The alternative name is taken by yet another
-                    // instance: something is badly wrong; refuse.
-                    return Err(fail(io::Error::new(
-                        io::ErrorKind::AlreadyExists,
-                        "name taken by a different instance",
-                    )));
-                }
-                target = target.with_file_name(alternative_name());
-                outcome = Outcome::Renamed;
-            }
-            // File systems without hard links: check, then rename. Only a
-            // concurrent delivery of a different instance under the same
-            // name could slip between the two.
-            Err(e) if e.kind() == io::ErrorKind::Unsupported || e.raw_os_error() == Some(1) => {
-                if target.exists() && !same_instance(&target) && outcome != Outcome::Renamed {
-                    target = target.with_file_name(alternative_name());
-                    outcome = Outcome::Renamed;
-                    continue;
-                }
-                staged.persist(&target).map_err(|e| fail(e.error))?;
-                return Ok((target, outcome));
-            }
-            Err(e) => return Err(fail(e)),
-        }
-    }
 }

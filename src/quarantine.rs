@@ -32,8 +32,8 @@ fn move_without_overwrite(src: &Path, dir: &Path, name: &str) -> io::Result<Path
     let dest = match link_to_free_name(src, dir, name) {
         Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
             let staged = tempfile::Builder::new()
-                .prefix(crate::place::TEMP_PREFIX)
-                .suffix(crate::place::TEMP_SUFFIX)
+                .prefix(crate::unnamed::TEMP_PREFIX)
+                .suffix(crate::unnamed::TEMP_SUFFIX)
                 .tempfile_in(dir)?;
             fs::copy(src, staged.path())?;
             staged.as_file().sync_all()?;

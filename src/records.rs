@@ -13,8 +13,7 @@
 //! File names come from tag values; [`log_name`] keeps them inside the log
 //! dir. Temporary files and the lock live in `.rx-repack/` of the log dir.
 
-use std::cell::OnceCell;
-use std::fs;
+use std::fs::{self, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -103,9 +102,9 @@ pub fn write_records(
     header: &Header,
     whole: &dyn Fn() -> Result<Header, ReadError>,
     placed: &Path,
+    metadata: &Metadata,
 ) -> Result<(), RecordError> {
-    let work_path = logdir.join(".rx-repack");
-    let work = WorkDir::create(work_path.clone()).at(&work_path)?;
+    let work = WorkDir::new(logdir.join(".rx-repack"));
     let text = |tag| text_or_not_defined(header, tag);
     let fields = |header: &Header, list: &[(&str, Tag)]| -> Map<String, Value> {
         list.iter()
@@ -115,70 +114,68 @@ pub fn write_records(
             })
             .collect()
     };
-    let complete = OnceCell::new();
-    let whole = |path: &Path| -> Result<&Header, RecordError> {
-        if let Some(header) = complete.get() {
-            return Ok(header);
-        }
-        let read = whole()
-            .map_err(|e| io::Error::other(e.to_string()))
-            .at(path)?;
-        Ok(complete.get_or_init(|| read))
-    };
     let patient_id = text(tags::PATIENT_ID);
     let study_uid = text(tags::STUDY_INSTANCE_UID);
     let series_uid = text(tags::SERIES_INSTANCE_UID);
-
-    let patient_dir = logdir.join("patientData");
     let study_dir = logdir.join("studyData");
     let series_dir = logdir.join("seriesData");
-    let study_series_dir = study_dir.join(log_name(&study_uid, "-series"));
-    let image_dir = series_dir.join(log_name(&series_uid, "-img"));
-    for dir in [&patient_dir, &study_series_dir, &image_dir] {
-        fs::create_dir_all(dir).at(dir)?;
-    }
 
-    let patient_file = patient_dir.join(log_name(&patient_id, ".json"));
+    let patient_file = logdir
+        .join("patientData")
+        .join(log_name(&patient_id, ".json"));
     add_study_to_patient(&work, &patient_file, &patient_id, &study_uid, || {
         fields(header, &PATIENT_FIELDS)
     })?;
 
-    let study_meta = study_dir.join(log_name(&study_uid, "-meta.json"));
-    create_once(&work, &study_meta, || {
-        Ok(json!({ &study_uid: fields(whole(&study_meta)?, &STUDY_FIELDS) }))
-    })?;
-
-    let study_series_meta = study_series_dir.join(log_name(&series_uid, "-meta.json"));
-    create_once(&work, &study_series_meta, || {
-        let series_base_dir = placed.parent().unwrap_or(Path::new(""));
-        Ok(json!({ &study_uid: {
-            "SeriesInstanceUID": &series_uid,
-            "SeriesBaseDir": series_base_dir.display().to_string(),
-            "DICOM": every_element(whole(&study_series_meta)?),
-        }}))
-    })?;
-
-    let series_meta = series_dir.join(log_name(&series_uid, "-meta.json"));
-    create_once(&work, &series_meta, || {
-        Ok(json!({ &series_uid: fields(header, &SERIES_FIELDS) }))
-    })?;
+    // The records written once per study or series. The study-series
+    // record is made last, so once it exists the others do too: one look
+    // tells whether any of them needs writing.
+    let study_series_meta = study_dir
+        .join(log_name(&study_uid, "-series"))
+        .join(log_name(&series_uid, "-meta.json"));
+    if !study_series_meta.exists() {
+        let complete = whole()
+            .map_err(|e| io::Error::other(e.to_string()))
+            .at(&study_series_meta)?;
+        let study_meta = study_dir.join(log_name(&study_uid, "-meta.json"));
+        create_once(
+            &work,
+            &study_meta,
+            || json!({ &study_uid: fields(&complete, &STUDY_FIELDS) }),
+        )?;
+        let series_meta = series_dir.join(log_name(&series_uid, "-meta.json"));
+        create_once(
+            &work,
+            &series_meta,
+            || json!({ &series_uid: fields(header, &SERIES_FIELDS) }),
+        )?;
+        let pack = series_dir.join(log_name(&series_uid, "-pack.json"));
+        create_once(&work, &pack, || json!({ "seriesPack": true }))?;
+        create_once(&work, &study_series_meta, || {
+            let series_base_dir = placed.parent().unwrap_or(Path::new(""));
+            json!({ &study_uid: {
+                "SeriesInstanceUID": &series_uid,
+                "SeriesBaseDir": series_base_dir.display().to_string(),
+                "DICOM": every_element(&complete),
+            }})
+        })?;
+    }
 
     let image_name = placed
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let image_record = image_dir.join(log_name(&image_name, ".json"));
+    let image_record = series_dir
+        .join(log_name(&series_uid, "-img"))
+        .join(log_name(&image_name, ".json"));
     let mut series = fields(header, &SERIES_FIELDS);
     series.insert("outputFile".into(), Value::String(image_name.clone()));
     series.insert(
         "imageObj".into(),
-        json!({ &image_name: stat_record(placed).at(placed)? }),
+        json!({ &image_name: stat_record(placed, metadata) }),
     );
     let contents = pyjson::to_string(&json!({ &series_uid: series }));
-    work.replace(&image_record, &contents).at(&image_record)?;
-
-    let pack = series_dir.join(log_name(&series_uid, "-pack.json"));
-    create_once(&work, &pack, || Ok(json!({ "seriesPack": true })))
+    work.replace(&image_record, &contents).at(&image_record)
 }
 
 /// The element's text, or pypx's word for an element the file lacks.
@@ -264,12 +261,12 @@ fn keep_damaged(work: &WorkDir, path: &Path) -> io::Result<()> {
 fn create_once(
     work: &WorkDir,
     path: &Path,
-    contents: impl FnOnce() -> Result<Value, RecordError>,
+    contents: impl FnOnce() -> Value,
 ) -> Result<(), RecordError> {
     if path.exists() {
         return Ok(());
     }
-    work.create_once(path, &pyjson::to_string(&contents()?))
+    work.create_once(path, &pyjson::to_string(&contents()))
         .map(drop)
         .at(path)
 }
@@ -303,9 +300,8 @@ fn every_element(header: &Header) -> Map<String, Value> {
 }
 
 /// `os.stat` of the placed file as px-repack records it, with FSlocation.
-fn stat_record(path: &Path) -> io::Result<Value> {
-    let m = fs::metadata(path)?;
-    Ok(json!({
+fn stat_record(path: &Path, m: &Metadata) -> Value {
+    json!({
         "atime": py_datetime(m.atime(), m.atime_nsec()),
         "blksize": m.blksize(),
         "blocks": m.blocks(),
@@ -320,7 +316,7 @@ fn stat_record(path: &Path) -> io::Result<Value> {
         "size": m.size(),
         "uid": m.uid(),
         "FSlocation": path.display().to_string(),
-    }))
+    })
 }
 
 /// `str(datetime.fromtimestamp(t))`: local time, microseconds only when

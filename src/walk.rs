@@ -8,7 +8,7 @@ use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::place::{TEMP_PREFIX, TEMP_SUFFIX};
+use crate::unnamed::{TEMP_PREFIX, TEMP_SUFFIX};
 
 /// Where the paths come from.
 #[derive(Debug, Clone)]

@@ -1,0 +1,188 @@
+//! Files that get their name only once they are complete.
+//!
+//! A file is written unnamed (Linux `O_TMPFILE`), then linked to its name
+//! in one step. Until then no directory listing shows it, and a crash
+//! leaves nothing behind. Where the file system cannot make unnamed files,
+//! a temporary file named `.rx-repack-*.tmp` in the same directory stands in.
+//!
+//! Directories are created when an operation finds them missing, not
+//! checked beforehand: they almost always exist, and a check per file
+//! would cost system calls on every call.
+
+use std::fs::{self, File, Permissions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+use tempfile::{Builder, TempPath};
+
+/// Temporary files carry this prefix and suffix, so leftovers of a killed
+/// run are recognisable (and skipped by the directory walk).
+pub const TEMP_PREFIX: &str = ".rx-repack-";
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// A file being written, not yet at its name.
+pub struct Unnamed {
+    file: File,
+    dir: PathBuf,
+    /// The temporary name, when the file system could not leave it unnamed.
+    temp: Option<TempPath>,
+}
+
+impl Unnamed {
+    /// A new, empty file on the file system of `dir`, with the permission
+    /// bits `mode` (less the umask, as for any new file).
+    pub fn create_in(dir: &Path, mode: u32) -> io::Result<Unnamed> {
+        if proc_fd_available() {
+            let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
+            match rustix::fs::open(dir, flags, Mode::from_raw_mode(mode)) {
+                Ok(fd) => {
+                    return Ok(Unnamed {
+                        file: File::from(fd),
+                        dir: dir.to_path_buf(),
+                        temp: None,
+                    });
+                }
+                Err(e) if e == rustix::io::Errno::NOENT || e == rustix::io::Errno::NOTDIR => {
+                    return Err(e.into());
+                }
+                // Not supported by this file system or kernel.
+                Err(_) => {}
+            }
+        }
+        let (file, temp) = Builder::new()
+            .prefix(TEMP_PREFIX)
+            .suffix(TEMP_SUFFIX)
+            .permissions(Permissions::from_mode(mode))
+            .tempfile_in(dir)?
+            .into_parts();
+        Ok(Unnamed {
+            file,
+            dir: dir.to_path_buf(),
+            temp: Some(temp),
+        })
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Gives the file the name `path` (on the same file system). Fails
+    /// with `AlreadyExists` rather than replace anything there.
+    pub fn link(&self, path: &Path) -> io::Result<()> {
+        match &self.temp {
+            Some(temp) => fs::hard_link(temp, path),
+            None => Ok(rustix::fs::linkat(
+                CWD,
+                self.proc_path(),
+                CWD,
+                path,
+                AtFlags::SYMLINK_FOLLOW,
+            )?),
+        }
+    }
+
+    /// Gives the file the name `path`, replacing what is there in one step
+    /// (by renaming a temporary name in its own directory).
+    pub fn replace(&mut self, path: &Path) -> io::Result<()> {
+        let temp = match self.temp.take() {
+            Some(temp) => temp,
+            None => Builder::new()
+                .prefix(TEMP_PREFIX)
+                .suffix(TEMP_SUFFIX)
+                .make_in(&self.dir, |temp| {
+                    rustix::fs::linkat(
+                        CWD,
+                        proc_path(&self.file),
+                        CWD,
+                        temp,
+                        AtFlags::SYMLINK_FOLLOW,
+                    )
+                    .map_err(io::Error::from)
+                })?
+                .into_temp_path(),
+        };
+        temp.persist(path).map_err(|e| e.error)
+    }
+
+    fn proc_path(&self) -> String {
+        proc_path(&self.file)
+    }
+}
+
+/// Linking an unnamed file goes through its `/proc/self/fd` entry (linking
+/// the descriptor itself needs a capability ordinary users lack).
+fn proc_fd_available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| Path::new("/proc/self/fd").is_dir())
+}
+
+fn proc_path(file: &File) -> String {
+    format!("/proc/self/fd/{}", file.as_raw_fd())
+}
+
+/// Runs `op`; if it finds a directory missing, creates `dir` and runs it
+/// once more.
+pub fn creating_dir<T>(dir: &Path, mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    match op() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir)?;
+            op()
+        }
+        other => other,
+    }
+}
+
+/// [`creating_dir`] for the directory that holds `path`.
+pub fn creating_parent<T>(path: &Path, op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    creating_dir(path.parent().unwrap_or(Path::new(".")), op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn unnamed_until_linked_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = Unnamed::create_in(dir.path(), 0o644).unwrap();
+        file.file().write_all(b"first").unwrap();
+        assert!(names(dir.path()).is_empty(), "an unnamed file is listed");
+        let path = dir.path().join("a");
+        file.link(&path).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"first");
+
+        let mut second = Unnamed::create_in(dir.path(), 0o644).unwrap();
+        second.file().write_all(b"second").unwrap();
+        let err = second.link(&path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&path).unwrap(), b"first");
+        second.replace(&path).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"second");
+        assert_eq!(names(dir.path()), ["a"], "a temporary name is left");
+    }
+
+    #[test]
+    fn missing_directories_are_made_on_demand() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("x/y");
+        let file = creating_dir(&deep, || Unnamed::create_in(&deep, 0o600)).unwrap();
+        let path = dir.path().join("p/q/r.json");
+        creating_parent(&path, || file.link(&path)).unwrap();
+        assert!(path.is_file());
+        assert!(deep.is_dir());
+    }
+}
