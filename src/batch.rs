@@ -30,7 +30,7 @@ pub fn run(batch: &Batch, config: &Config) -> i32 {
     let stop = stop_on_signal();
     let totals = Arc::new(Totals::default());
     let progress = progress_bar(config);
-    let (queue, jobs) = sync_channel::<PathBuf>(batch.jobs * 4);
+    let (queue, jobs) = sync_channel::<PathBuf>(batch.jobs * 64);
     // The walk runs on a thread of its own: reading a list from a pipe may
     // block, and a stop signal must not wait for the next line.
     let walker = {

@@ -9,7 +9,7 @@
 //! clobbered; the same instance delivered again is replaced by a rename.
 
 use std::fs::{self, File, Metadata};
-use std::io::{self, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -219,16 +219,46 @@ fn copy(src: &Source, dir: &Path, mode: Mode) -> Result<Unnamed, PlaceError> {
         path: dir.to_path_buf(),
         source,
     };
-    let permissions = src.file.metadata().map_err(fail)?.permissions().mode() & 0o7777;
+    let metadata = src.file.metadata().map_err(fail)?;
+    let permissions = metadata.permissions().mode() & 0o7777;
     let copy = creating_dir(dir, || Unnamed::create_in(dir, permissions)).map_err(fail)?;
-    let mut input = src.file;
-    input.seek(SeekFrom::Start(0)).map_err(fail)?;
-    io::copy(&mut input, &mut copy.file()).map_err(fail)?;
+    copy_contents(src.file, metadata.len(), copy.file()).map_err(fail)?;
     if mode == Mode::Move {
         // The source will be deleted: the copy's data must be on disk first.
         copy.file().sync_all().map_err(fail)?;
     }
     Ok(copy)
+}
+
+/// Copies the `len` bytes of `input` into `output`, inside the kernel where
+/// the file systems allow it. A source that shrinks meanwhile is an error,
+/// never a short copy.
+fn copy_contents(input: &File, len: u64, mut output: &File) -> io::Result<()> {
+    let shrank = || {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the file shrank while copying",
+        )
+    };
+    let mut offset = 0;
+    while offset < len {
+        let rest = usize::try_from(len - offset).unwrap_or(usize::MAX);
+        match rustix::fs::copy_file_range(input, Some(&mut offset), output, None, rest) {
+            Ok(0) => return Err(shrank()),
+            Ok(_) => {}
+            // Not possible between these two files: through user memory.
+            Err(_) if offset == 0 => {
+                let mut input = input;
+                input.seek(SeekFrom::Start(0))?;
+                if io::copy(&mut input.take(len), &mut output)? < len {
+                    return Err(shrank());
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 fn same_inode(a: &Path, b: &Path) -> bool {

@@ -69,9 +69,9 @@ pub fn walk(
             };
             match sorted_entries(dir) {
                 Ok(entries) => {
-                    for path in entries {
-                        if path.is_file() && path.file_name().is_some_and(matches) {
-                            visit(Ok(path))?;
+                    for entry in entries {
+                        if entry.path.file_name().is_some_and(matches) && entry.is_file() {
+                            visit(Ok(entry.path))?;
                         }
                     }
                     ControlFlow::Continue(())
@@ -106,12 +106,11 @@ fn tree(
             }
         };
         let mut subdirs = Vec::new();
-        for path in entries {
-            let is_real_dir = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
-            if is_real_dir {
-                subdirs.push(path);
-            } else if path.is_file() && !is_temporary(&path) {
-                visit(Ok(path))?;
+        for entry in entries {
+            if entry.kind.is_dir() {
+                subdirs.push(entry.path);
+            } else if entry.is_file() && !is_temporary(&entry.path) {
+                visit(Ok(entry.path))?;
             }
         }
         // Reversed so that the stack pops them in name order.
@@ -120,11 +119,32 @@ fn tree(
     ControlFlow::Continue(())
 }
 
-fn sorted_entries(dir: &Path) -> io::Result<Vec<PathBuf>> {
+/// A directory entry and its type (not following symbolic links).
+struct Entry {
+    path: PathBuf,
+    kind: fs::FileType,
+}
+
+impl Entry {
+    /// A regular file, or a symbolic link to one.
+    fn is_file(&self) -> bool {
+        self.kind.is_file() || (self.kind.is_symlink() && self.path.is_file())
+    }
+}
+
+/// The entries of `dir` in name order. Their types come with the listing
+/// on most file systems, so no file is looked at twice.
+fn sorted_entries(dir: &Path) -> io::Result<Vec<Entry>> {
     let mut entries = fs::read_dir(dir)?
-        .map(|entry| entry.map(|e| e.path()))
+        .map(|entry| {
+            let entry = entry?;
+            Ok(Entry {
+                kind: entry.file_type()?,
+                path: entry.path(),
+            })
+        })
         .collect::<io::Result<Vec<_>>>()?;
-    entries.sort();
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(entries)
 }
 

@@ -1,9 +1,16 @@
-//! Where files cannot be written unnamed (`O_TMPFILE` needs `/proc/self/fd`
-//! to give them a name), placement and records fall back to named
-//! temporary files: the same tree and the same records, nothing left over.
+//! The slower paths give the same result as the fast ones: the same tree,
+//! the same record files, nothing left over.
 //!
-//! The tool runs in a mount namespace of its own with an empty tmpfs over
-//! `/proc` (needs root, as the fault tests do; fails saying so without).
+//! - Files that cannot be written unnamed (`O_TMPFILE` needs
+//!   `/proc/self/fd` to give them a name) are written under temporary
+//!   names. The tool runs in a mount namespace of its own with an empty
+//!   tmpfs over `/proc`.
+//! - A data dir on another file system: no hard links from the source, no
+//!   copy inside the kernel (`copy_file_range` refuses between different
+//!   kinds of file system), so the bytes go through user memory.
+//!
+//! Both need root (to mount), as the fault tests do; they fail saying so
+//! without.
 
 mod common;
 
@@ -46,6 +53,37 @@ fn names(root: &Path) -> Vec<PathBuf> {
         .into_iter()
         .map(|p| p.strip_prefix(root).unwrap().to_path_buf())
         .collect()
+}
+
+#[test]
+fn across_file_systems_the_result_is_the_same() {
+    let files = &sag_anon_files()[..24];
+    let tmp = tempfile::tempdir().unwrap();
+    let at = |name: &str| tmp.path().join(name);
+    copy_files(files, &at("in"));
+    batch(rx_repack(), &at("in"), &at("data"), &at("log"), &[]);
+
+    let other = Mount::tmpfs(&at("tmpfs"), "size=64m");
+    let data = other.dir.join("data");
+    batch(rx_repack(), &at("in"), &data, &at("log-copy"), &[]);
+    assert!(tree(&data) == tree(&at("data")), "the copy differs");
+    std::fs::remove_dir_all(&data).unwrap();
+    batch(
+        rx_repack(),
+        &at("in"),
+        &data,
+        &at("log-move"),
+        &["--cleanup"],
+    );
+    assert!(tree(&data) == tree(&at("data")), "the move differs");
+    assert!(names(&at("in")).is_empty(), "the move left sources");
+    for log in ["log-copy", "log-move"] {
+        assert_eq!(
+            names(&at(log)),
+            names(&at("log")),
+            "{log}: other record files"
+        );
+    }
 }
 
 #[test]

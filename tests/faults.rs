@@ -292,53 +292,6 @@ impl Scene {
     }
 }
 
-/// A mount, unmounted when dropped (before the temporary dir holding it).
-struct Mount {
-    dir: PathBuf,
-}
-
-impl Mount {
-    fn tmpfs(dir: &Path, options: &str) -> Mount {
-        std::fs::create_dir_all(dir).unwrap();
-        mount(&["-t", "tmpfs", "-o", options, "tmpfs"], dir);
-        Mount {
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    /// Mounts `dir` on itself, then makes that mount read-only.
-    fn read_only_bind(dir: &Path) -> Mount {
-        mount(&["--bind", &dir.display().to_string()], dir);
-        let guard = Mount {
-            dir: dir.to_path_buf(),
-        };
-        mount(&["-o", "remount,bind,ro"], dir);
-        guard
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let unmounted = Command::new("umount").arg(&self.dir).status();
-        if !unmounted.is_ok_and(|s| s.success()) {
-            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-        }
-    }
-}
-
-fn mount(args: &[&str], dir: &Path) {
-    let out = Command::new("mount").args(args).arg(dir).output();
-    match out {
-        Ok(out) if out.status.success() => {}
-        other => panic!(
-            "cannot mount ({args:?} {}): {other:?}. These fault tests need the \
-             privilege to mount (root, CAP_SYS_ADMIN) for read-only and full \
-             file systems; run them as root.",
-            dir.display()
-        ),
-    }
-}
-
 /// Our binary without CAP_DAC_OVERRIDE (and the related capabilities), so
 /// that permission bits stop it although it runs as root.
 fn unprivileged() -> Command {

@@ -374,3 +374,49 @@ pub fn source_problems(src: &Path, original: &[u8]) -> Vec<String> {
         Err(e) => vec![format!("source {} gone: {e}", src.display())],
     }
 }
+
+/// A mount, unmounted when dropped (before the temporary dir holding it).
+pub struct Mount {
+    pub dir: PathBuf,
+}
+
+impl Mount {
+    pub fn tmpfs(dir: &Path, options: &str) -> Mount {
+        std::fs::create_dir_all(dir).unwrap();
+        mount(&["-t", "tmpfs", "-o", options, "tmpfs"], dir);
+        Mount {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Mounts `dir` on itself, then makes that mount read-only.
+    pub fn read_only_bind(dir: &Path) -> Mount {
+        mount(&["--bind", &dir.display().to_string()], dir);
+        let guard = Mount {
+            dir: dir.to_path_buf(),
+        };
+        mount(&["-o", "remount,bind,ro"], dir);
+        guard
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount").arg(&self.dir).status();
+        if !unmounted.is_ok_and(|s| s.success()) {
+            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        }
+    }
+}
+
+pub fn mount(args: &[&str], dir: &Path) {
+    let out = Command::new("mount").args(args).arg(dir).output();
+    match out {
+        Ok(out) if out.status.success() => {}
+        other => panic!(
+            "cannot mount ({args:?} {}): {other:?}. These tests need the \
+             privilege to mount (root, CAP_SYS_ADMIN); run them as root.",
+            dir.display()
+        ),
+    }
+}
