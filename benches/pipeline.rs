@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use rx_repack::config::Config;
-use rx_repack::header::{WHOLE_HEADER, after, read_header};
+use rx_repack::header::{Elements, WHOLE_HEADER, read_header, read_header_of};
 use rx_repack::layout::{DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout};
+use rx_repack::pipeline::{self, wanted_tags};
 use rx_repack::place::Mode;
-use rx_repack::{pipeline, records};
 
 fn main() {
     divan::main();
@@ -38,8 +38,11 @@ fn layout() -> Layout {
 #[divan::bench]
 fn read_header_per_file(bencher: divan::Bencher) {
     let path = example();
-    let until = after(layout().last_tag().max(records::last_tag_per_file()));
-    bencher.bench(|| read_header(&path, until).unwrap());
+    let wanted = wanted_tags(&layout());
+    bencher.bench(|| {
+        let file = std::fs::File::open(&path).unwrap();
+        read_header_of(&file, Elements::Only(&wanted)).unwrap()
+    });
 }
 
 /// The whole header, as read once per series for its record.

@@ -3,6 +3,8 @@
 
 use std::fs::File;
 use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use dicom_core::Tag;
@@ -55,17 +57,28 @@ const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
 /// reading up to there reads the whole header.
 pub const WHOLE_HEADER: Tag = tags::FLOAT_PIXEL_DATA;
 
+/// Which top-level elements of a header to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Elements<'a> {
+    /// Every one before this tag ([`WHOLE_HEADER`] for all of them).
+    Before(Tag),
+    /// Only these (and SpecificCharacterSet, which says how to decode
+    /// them): dicom-rs then parses a handful of elements, not hundreds.
+    /// (A deflated data set is read in full up to the last of them.)
+    Only(&'a [Tag]),
+}
+
 /// Reads the header of the DICOM file at `path`: its elements before
 /// `until` (top level; [`WHOLE_HEADER`] for all of them). Reading no
 /// further than needed skips the large private groups most files carry.
 pub fn read_header(path: &Path, until: Tag) -> Result<Header, ReadError> {
     let file = File::open(path).map_err(ReadError::Open)?;
-    read_header_of(&file, until)
+    read_header_of(&file, Elements::Before(until))
 }
 
-/// [`read_header`] of a file already open, read from its current position
-/// (the start, for a file just opened).
-pub fn read_header_of(file: &File, until: Tag) -> Result<Header, ReadError> {
+/// Reads `elements` of the header of a file already open, from its
+/// current position (the start, for a file just opened).
+pub fn read_header_of(file: &File, elements: Elements) -> Result<Header, ReadError> {
     let mut file = file;
     let metadata = file.metadata().map_err(ReadError::Open)?;
     if metadata.is_dir() {
@@ -87,35 +100,58 @@ pub fn read_header_of(file: &File, until: Tag) -> Result<Header, ReadError> {
     if head.is_empty() {
         return Err(ReadError::Empty);
     }
+    let mut wanted = Vec::new();
+    let (until, keep) = match elements {
+        Elements::Before(until) => (until, None),
+        Elements::Only(tags) => {
+            wanted.extend(tags);
+            wanted.push(tags::SPECIFIC_CHARACTER_SET);
+            let last = wanted.iter().max().copied().unwrap_or(Tag(0, 0));
+            (after(last), Some(wanted.as_slice()))
+        }
+    };
     let size = metadata.len();
     let start = match sniff(&head)? {
-        Layout::Preamble => lengths::check_file(file, size, &head, 132, until),
-        Layout::NoPreamble => lengths::check_file(file, size, &head, 4, until),
+        Layout::Preamble => lengths::check_file(file, size, &head, 132, until, keep),
+        Layout::NoPreamble => lengths::check_file(file, size, &head, 4, until, keep),
         Layout::BareDataSet(ts) => {
-            lengths::check_data_set(file, size, &head, 0, Encoding::of(ts), until).map(|()| {
+            let encoding = Encoding::of(ts);
+            lengths::check_data_set(file, size, &head, 0, encoding, until, keep).map(|kept| {
                 DataSetStart {
                     offset: 0,
                     transfer_syntax: ts.to_string(),
+                    kept,
                 }
             })
         }
     }
     .map_err(|e| ReadError::NotDicom(format!("corrupt header: {e}")))?;
     // Every layout is read the same way: a meta group of our own making
-    // in front of the data set, which continues from the head into the file.
+    // in front of the data set, which continues from the head into the
+    // file (or, when only some elements are wanted, just those elements).
     let meta = Cursor::new(synthetic_meta(&start.transfer_syntax)?);
-    let data_set = match head.get(start.offset as usize..) {
-        Some(rest) => Cursor::new(rest),
-        None => {
+    let kept;
+    let data_set = match (&start.kept, head.get(start.offset as usize..)) {
+        (Some(ranges), _) => {
+            kept = gather(file, &head, ranges).map_err(ReadError::Open)?;
+            Cursor::new(kept.as_slice())
+        }
+        (None, Some(rest)) => Cursor::new(rest),
+        (None, None) => {
             file.seek(SeekFrom::Start(start.offset))
                 .map_err(ReadError::Open)?;
             Cursor::new(&[][..])
         }
     };
+    let rest_of_file: &mut dyn Read = if start.kept.is_some() {
+        &mut std::io::empty()
+    } else {
+        &mut file
+    };
     let object = OpenFileOptions::new()
         .read_until(until.min(WHOLE_HEADER))
         .read_preamble(ReadPreamble::Never)
-        .from_reader(meta.chain(data_set).chain(file))
+        .from_reader(meta.chain(data_set).chain(rest_of_file))
         .map_err(|e| ReadError::NotDicom(one_line(&e)))?;
     let big_endian = object.meta().transfer_syntax() == EXPLICIT_VR_BIG_ENDIAN;
     let mut dataset = object.into_inner();
@@ -124,6 +160,23 @@ pub fn read_header_of(file: &File, until: Tag) -> Result<Header, ReadError> {
         dataset,
         big_endian,
     })
+}
+
+/// The bytes of `ranges` of the file, from `head` where it holds them.
+fn gather(file: &File, head: &[u8], ranges: &[Range<u64>]) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    for range in ranges {
+        let (start, end) = (range.start as usize, range.end as usize);
+        match head.get(start..end) {
+            Some(part) => bytes.extend_from_slice(part),
+            None => {
+                let at = bytes.len();
+                bytes.resize(at + (end - start), 0);
+                file.read_exact_at(&mut bytes[at..], range.start)?;
+            }
+        }
+    }
+    Ok(bytes)
 }
 
 impl Header {

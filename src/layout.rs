@@ -83,14 +83,12 @@ impl Layout {
 }
 
 impl Layout {
-    /// The last element (in tag order) the templates read.
-    pub fn last_tag(&self) -> Tag {
+    /// The elements the templates read.
+    pub fn tags(&self) -> impl Iterator<Item = Tag> + '_ {
         [&self.root, &self.study, &self.series, &self.image]
             .into_iter()
             .flat_map(Template::fields)
             .map(|field| field.tag)
-            .max()
-            .unwrap_or(Tag(0, 0))
     }
 }
 

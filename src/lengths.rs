@@ -13,6 +13,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
@@ -68,7 +69,13 @@ enum Open {
 pub struct DataSetStart {
     pub offset: u64,
     pub transfer_syntax: String,
+    /// Where the kept elements are, when the check was asked to keep some.
+    pub kept: Option<Kept>,
 }
+
+/// The byte ranges in the file of the top-level elements a check was
+/// asked to keep, in file order.
+pub type Kept = Vec<Range<u64>>;
 
 /// Checks the file meta group starting at `offset`, then the data set in
 /// the transfer syntax it names. Returns where the data set starts.
@@ -82,6 +89,7 @@ pub fn check_file(
     head: &[u8],
     offset: u64,
     until: Tag,
+    keep: Option<&[Tag]>,
 ) -> Result<DataSetStart, String> {
     let mut bytes = FileBytes { file, head, size };
     // The meta group is explicit VR little endian, whatever follows it.
@@ -113,14 +121,18 @@ pub fn check_file(
     {
         return Err(format!("invalid transfer syntax {transfer_syntax:?}"));
     }
-    check_data_set(file, size, head, pos, Encoding::of(&transfer_syntax), until)?;
+    let encoding = Encoding::of(&transfer_syntax);
+    let kept = check_data_set(file, size, head, pos, encoding, until, keep)?;
     Ok(DataSetStart {
         offset: pos,
         transfer_syntax,
+        kept,
     })
 }
 
-/// Checks a data set that starts at `offset` in the file.
+/// Checks a data set that starts at `offset` in the file. With `keep`,
+/// also returns where the top-level elements with those tags are (not for
+/// a deflated data set, whose bytes are not the file's).
 pub fn check_data_set(
     file: &File,
     size: u64,
@@ -128,15 +140,18 @@ pub fn check_data_set(
     offset: u64,
     encoding: Encoding,
     until: Tag,
-) -> Result<(), String> {
+    keep: Option<&[Tag]>,
+) -> Result<Option<Kept>, String> {
     if encoding.deflated {
         let mut file = file.try_clone().map_err(|e| e.to_string())?;
         file.seek(SeekFrom::Start(offset))
             .map_err(|e| e.to_string())?;
-        walk(&mut InflatedBytes::new(file), 0, encoding, until)
-    } else {
-        walk(&mut FileBytes { file, head, size }, offset, encoding, until)
+        walk(&mut InflatedBytes::new(file), 0, encoding, until, &[])?;
+        return Ok(None);
     }
+    let bytes = &mut FileBytes { file, head, size };
+    let kept = walk(bytes, offset, encoding, until, keep.unwrap_or_default())?;
+    Ok(keep.map(|_| kept))
 }
 
 /// Bytes the walk reads, by position.
@@ -343,8 +358,19 @@ fn fits(bytes: &mut dyn Bytes, header: &Header) -> Result<(), String> {
     }
 }
 
-fn walk(bytes: &mut dyn Bytes, mut pos: u64, encoding: Encoding, until: Tag) -> Result<(), String> {
+/// Walks the element headers from `pos` to the top-level element `until`
+/// (or the end); returns where the top-level elements tagged in `keep` are.
+fn walk(
+    bytes: &mut dyn Bytes,
+    mut pos: u64,
+    encoding: Encoding,
+    until: Tag,
+    keep: &[Tag],
+) -> Result<Kept, String> {
     let mut open: Vec<Open> = Vec::new();
+    let mut kept = Kept::new();
+    // The top-level element the walk is in, and where it starts.
+    let mut current: Option<(Tag, u64)> = None;
     loop {
         // Leave the containers of defined length that end here.
         while let Some(Open::Sequence(Some(end)) | Open::Item(Some(end))) = open.last() {
@@ -353,13 +379,25 @@ fn walk(bytes: &mut dyn Bytes, mut pos: u64, encoding: Encoding, until: Tag) -> 
             }
             open.pop();
         }
+        if open.is_empty()
+            && let Some((tag, start)) = current.take()
+            && keep.contains(&tag)
+        {
+            kept.push(start..pos);
+        }
         if open.len() > MAX_DEPTH {
             return Err(format!("sequences nested more than {MAX_DEPTH} deep"));
         }
         let Some(header) = read_header(bytes, pos, encoding)? else {
-            return Ok(());
+            if let Some((tag, _)) = current.filter(|_| !keep.is_empty()) {
+                // Kept elements are read without the rest; one cut off
+                // here would otherwise go unnoticed.
+                return Err(format!("the data ends inside element {tag}"));
+            }
+            return Ok(kept);
         };
         let end = (header.length != UNDEFINED).then(|| header.value_at + u64::from(header.length));
+        let start = pos;
         pos = header.value_at;
         if header.tag.group() == 0xFFFE {
             match header.tag.element() {
@@ -375,8 +413,11 @@ fn walk(bytes: &mut dyn Bytes, mut pos: u64, encoding: Encoding, until: Tag) -> 
             }
             continue;
         }
-        if open.is_empty() && header.tag >= until.min(PIXEL_DATA_START) {
-            return Ok(());
+        if open.is_empty() {
+            if header.tag >= until.min(PIXEL_DATA_START) {
+                return Ok(kept);
+            }
+            current = Some((header.tag, start));
         }
         let sequence =
             header.vr == Some(VR::SQ) || (header.vr.is_none() && is_sequence(header.tag));
@@ -450,7 +491,9 @@ mod tests {
             0,
             encoding,
             PIXEL_DATA_START,
+            None,
         )
+        .map(drop)
     }
 
     fn explicit_le() -> Encoding {
@@ -538,5 +581,47 @@ mod tests {
         ];
         bytes.extend_from_slice(&[0xAB; 40]);
         assert_eq!(check(&bytes, explicit_le()), Ok(()));
+    }
+
+    fn kept(bytes: &[u8], keep: &[Tag]) -> Result<Option<Kept>, String> {
+        let file = file_with(bytes);
+        let size = bytes.len() as u64;
+        check_data_set(
+            &file,
+            size,
+            &bytes[..4],
+            0,
+            explicit_le(),
+            PIXEL_DATA_START,
+            Some(keep),
+        )
+    }
+
+    #[test]
+    fn kept_elements_are_found_whole() {
+        // (0008,1140) SQ undefined length holding one item, then sane().
+        let mut bytes = vec![
+            0x08, 0, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ];
+        bytes.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        bytes.extend_from_slice(&[0x08, 0, 0x50, 0x11, b'U', b'I', 2, 0, b'1', 0]);
+        bytes.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        bytes.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        let sequence_end = bytes.len() as u64;
+        bytes.extend_from_slice(&sane());
+        let all = bytes.len() as u64;
+
+        let sequence = Tag(0x0008, 0x1140);
+        let (name, id) = (Tag(0x0010, 0x0010), Tag(0x0010, 0x0020));
+        let id_only: Kept = [sequence_end + 16..all].into_iter().collect();
+        assert_eq!(kept(&bytes, &[id]), Ok(Some(id_only)));
+        assert_eq!(
+            kept(&bytes, &[sequence, name]),
+            Ok(Some(vec![0..sequence_end, sequence_end..sequence_end + 16]))
+        );
+        // Without the sequence's end, the kept sequence is cut off.
+        let cut = &bytes[..sequence_end as usize - 8];
+        assert!(kept(cut, &[sequence]).unwrap_err().contains("ends inside"));
+        assert_eq!(kept(&bytes, &[]), Ok(Some(vec![])));
     }
 }

@@ -6,10 +6,12 @@ use std::hash::Hasher;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 
 use crate::config::Config;
-use crate::header::{ReadError, WHOLE_HEADER, after, read_header, read_header_of};
+use crate::header::{Elements, ReadError, WHOLE_HEADER, after, read_header, read_header_of};
+use crate::layout::Layout;
 use crate::place::{self, Mode, Outcome, PlaceError};
 use crate::quarantine::quarantine;
 use crate::records::{self, RecordError};
@@ -55,13 +57,23 @@ fn refuse(src: &Path, cause: ReadError, config: &Config) -> RepackError {
     }
 }
 
+/// The elements a file is read for: what the layout and the per-file
+/// records need, and its identity. The hundreds of others (large private
+/// groups among them) are skipped.
+pub fn wanted_tags(layout: &Layout) -> Vec<Tag> {
+    layout
+        .tags()
+        .chain(records::tags_per_file())
+        .chain([tags::SOP_INSTANCE_UID])
+        .collect()
+}
+
 /// Repacks the file at `src` as `config` says.
 pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
-    // Only as far as the layout and the per-file records need: the large
-    // private groups that follow are never parsed.
-    let until = after(config.layout.last_tag().max(records::last_tag_per_file()));
+    let wanted = wanted_tags(&config.layout);
     let source = File::open(src).map_err(|e| refuse(src, ReadError::Open(e), config))?;
-    let header = read_header_of(&source, until).map_err(|cause| refuse(src, cause, config))?;
+    let header = read_header_of(&source, Elements::Only(&wanted))
+        .map_err(|cause| refuse(src, cause, config))?;
     let placement = config.layout.place(&|tag| header.text(tag));
     let own_uid = header.instance_uid();
     let id = || instance_id(src, own_uid.as_deref());

@@ -13,10 +13,12 @@
 //! File names come from tag values; [`log_name`] keeps them inside the log
 //! dir. Temporary files and the lock live in `.rx-repack/` of the log dir.
 
+use std::collections::HashSet;
 use std::fs::{self, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Local};
 use dicom_core::Tag;
@@ -61,15 +63,13 @@ const SERIES_FIELDS: [(&str, Tag); 7] = [
     ("Modality", tags::MODALITY),
 ];
 
-/// The last element the records of every instance need (the rest are
-/// read only for the records written once per study or series).
-pub fn last_tag_per_file() -> Tag {
+/// The elements the records of every instance need (the rest are read
+/// only for the records written once per study or series).
+pub fn tags_per_file() -> impl Iterator<Item = Tag> {
     PATIENT_FIELDS
         .iter()
         .chain(&SERIES_FIELDS)
         .map(|(_, tag)| *tag)
-        .max()
-        .expect("the field lists are not empty")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +94,7 @@ impl<T> Context<T> for io::Result<T> {
 
 /// Writes the records of the instance `header`, placed at `placed`.
 ///
-/// `header` needs the elements up to [`last_tag_per_file`]; the records
+/// `header` needs the elements of [`tags_per_file`]; the records
 /// written once per study or series need more, and get it from `whole`,
 /// which reads the whole header (so most calls never do).
 pub fn write_records(
@@ -133,7 +133,7 @@ pub fn write_records(
     let study_series_meta = study_dir
         .join(log_name(&study_uid, "-series"))
         .join(log_name(&series_uid, "-meta.json"));
-    if !study_series_meta.exists() {
+    if !seen_or_exists(&study_series_meta) {
         let complete = whole()
             .map_err(|e| io::Error::other(e.to_string()))
             .at(&study_series_meta)?;
@@ -159,6 +159,7 @@ pub fn write_records(
                 "DICOM": every_element(&complete),
             }})
         })?;
+        seen().files.insert(study_series_meta);
     }
 
     let image_name = placed
@@ -200,7 +201,12 @@ fn add_study_to_patient(
             .and_then(Value::as_array)
             .is_some_and(|list| list.iter().any(|s| s == study_uid))
     };
+    let fact = (path.to_path_buf(), study_uid.to_string());
+    if seen().listed.contains(&fact) {
+        return Ok(());
+    }
     if read_records(path).is_ok_and(|records| listed(&records)) {
+        seen().listed.insert(fact);
         return Ok(());
     }
     work.locked("patientData.lock", || {
@@ -231,7 +237,37 @@ fn add_study_to_patient(
         }
         work.replace(path, &pyjson::to_string(&records))
     })
-    .at(path)
+    .at(path)?;
+    seen().listed.insert(fact);
+    Ok(())
+}
+
+/// What this process has seen in the log dir. Records only grow: a study
+/// once listed for a patient stays listed, a record once made stays. So
+/// a batch looks for each just once, not once per file. (A damaged
+/// patient file moved aside by another process is the exception; its
+/// studies are listed again by the next run that adds them.)
+#[derive(Default)]
+struct Seen {
+    /// (patient file, StudyInstanceUID) pairs.
+    listed: HashSet<(PathBuf, String)>,
+    files: HashSet<PathBuf>,
+}
+
+fn seen() -> MutexGuard<'static, Seen> {
+    static SEEN: LazyLock<Mutex<Seen>> = LazyLock::new(Mutex::default);
+    SEEN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn seen_or_exists(path: &Path) -> bool {
+    if seen().files.contains(path) {
+        return true;
+    }
+    let exists = path.exists();
+    if exists {
+        seen().files.insert(path.to_path_buf());
+    }
+    exists
 }
 
 /// Tests set RX_REPACK_TEST_PATIENT_DELAY_MS to hold the read-modify-write
@@ -251,6 +287,7 @@ fn read_records(path: &Path) -> io::Result<Map<String, Value>> {
 }
 
 fn keep_damaged(work: &WorkDir, path: &Path) -> io::Result<()> {
+    seen().listed.retain(|(file, _)| file != path);
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let stamp = Local::now().format("%Y%m%dT%H%M%S%.6f");
     fs::rename(path, work.path().join(format!("damaged-{stamp}-{name}")))
