@@ -613,8 +613,11 @@ mod tests {
 
         let sequence = Tag(0x0008, 0x1140);
         let (name, id) = (Tag(0x0010, 0x0010), Tag(0x0010, 0x0020));
-        let id_only: Kept = [sequence_end + 16..all].into_iter().collect();
-        assert_eq!(kept(&bytes, &[id]), Ok(Some(id_only)));
+        let id_only = Range {
+            start: sequence_end + 16,
+            end: all,
+        };
+        assert_eq!(kept(&bytes, &[id]), Ok(Some(vec![id_only])));
         assert_eq!(
             kept(&bytes, &[sequence, name]),
             Ok(Some(vec![0..sequence_end, sequence_end..sequence_end + 16]))
