@@ -20,10 +20,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 
-use chrono::{DateTime, Local};
+use chrono::{DateTime, Datelike, Local, Timelike};
 use dicom_core::Tag;
 use dicom_core::header::Header as _;
 use dicom_dictionary_std::tags;
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
 use crate::atomic_file::WorkDir;
@@ -106,14 +108,6 @@ pub fn write_records(
 ) -> Result<(), RecordError> {
     let work = WorkDir::new(logdir.join(".rx-repack"));
     let text = |tag| text_or_not_defined(header, tag);
-    let fields = |header: &Header, list: &[(&str, Tag)]| -> Map<String, Value> {
-        list.iter()
-            .map(|(name, tag)| {
-                let value = text_or_not_defined(header, *tag);
-                (name.to_string(), Value::String(value))
-            })
-            .collect()
-    };
     let patient_id = text(tags::PATIENT_ID);
     let study_uid = text(tags::STUDY_INSTANCE_UID);
     let series_uid = text(tags::SERIES_INSTANCE_UID);
@@ -124,7 +118,7 @@ pub fn write_records(
         .join("patientData")
         .join(log_name(&patient_id, ".json"));
     add_study_to_patient(&work, &patient_file, &patient_id, &study_uid, || {
-        fields(header, &PATIENT_FIELDS)
+        Fields::of(header, &PATIENT_FIELDS).to_map()
     })?;
 
     // The records written once per study or series. The study-series
@@ -141,13 +135,13 @@ pub fn write_records(
         create_once(
             &work,
             &study_meta,
-            || json!({ &study_uid: fields(&complete, &STUDY_FIELDS) }),
+            || json!({ &study_uid: Fields::of(&complete, &STUDY_FIELDS) }),
         )?;
         let series_meta = series_dir.join(log_name(&series_uid, "-meta.json"));
         create_once(
             &work,
             &series_meta,
-            || json!({ &series_uid: fields(header, &SERIES_FIELDS) }),
+            || json!({ &series_uid: Fields::of(header, &SERIES_FIELDS) }),
         )?;
         let pack = series_dir.join(log_name(&series_uid, "-pack.json"));
         create_once(&work, &pack, || json!({ "seriesPack": true }))?;
@@ -169,14 +163,67 @@ pub fn write_records(
     let image_record = series_dir
         .join(log_name(&series_uid, "-img"))
         .join(log_name(&image_name, ".json"));
-    let mut series = fields(header, &SERIES_FIELDS);
-    series.insert("outputFile".into(), Value::String(image_name.clone()));
-    series.insert(
-        "imageObj".into(),
-        json!({ &image_name: stat_record(placed, metadata) }),
-    );
-    let contents = pyjson::to_string(&json!({ &series_uid: series }));
+    let record = ImageRecord {
+        series: Fields::of(header, &SERIES_FIELDS),
+        output_file: &image_name,
+        image_obj: Single(&image_name, Stat::of(placed, metadata)),
+    };
+    let contents = pyjson::to_string(&Single(&series_uid, record));
     work.replace(&image_record, &contents).at(&image_record)
+}
+
+/// `{Name: text}` for the fields of `list`, in order ("Not defined" for
+/// an element the instance lacks).
+struct Fields<'a> {
+    header: &'a Header,
+    list: &'a [(&'static str, Tag)],
+}
+
+impl<'a> Fields<'a> {
+    fn of(header: &'a Header, list: &'a [(&'static str, Tag)]) -> Self {
+        Fields { header, list }
+    }
+
+    fn entries(&self) -> impl Iterator<Item = (&'static str, String)> + '_ {
+        self.list
+            .iter()
+            .map(|(name, tag)| (*name, text_or_not_defined(self.header, *tag)))
+    }
+
+    fn to_map(&self) -> Map<String, Value> {
+        self.entries()
+            .map(|(name, text)| (name.to_string(), Value::String(text)))
+            .collect()
+    }
+}
+
+impl Serialize for Fields<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.entries())
+    }
+}
+
+/// `{key: value}`.
+struct Single<'a, T>(&'a str, T);
+
+impl<T: Serialize> Serialize for Single<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(self.0, &self.1)?;
+        map.end()
+    }
+}
+
+/// The record of one instance (written for every file, so serialised as
+/// it is, without building a JSON tree first).
+#[derive(Serialize)]
+struct ImageRecord<'a> {
+    #[serde(flatten)]
+    series: Fields<'a>,
+    #[serde(rename = "outputFile")]
+    output_file: &'a str,
+    #[serde(rename = "imageObj")]
+    image_obj: Single<'a, Stat>,
 }
 
 /// The element's text, or pypx's word for an element the file lacks.
@@ -337,23 +384,44 @@ fn every_element(header: &Header) -> Map<String, Value> {
 }
 
 /// `os.stat` of the placed file as px-repack records it, with FSlocation.
-fn stat_record(path: &Path, m: &Metadata) -> Value {
-    json!({
-        "atime": py_datetime(m.atime(), m.atime_nsec()),
-        "blksize": m.blksize(),
-        "blocks": m.blocks(),
-        "ctime": py_datetime(m.ctime(), m.ctime_nsec()),
-        "dev": m.dev(),
-        "gid": m.gid(),
-        "ino": m.ino(),
-        "mode": m.mode(),
-        "mtime": py_datetime(m.mtime(), m.mtime_nsec()),
-        "nlink": m.nlink(),
-        "rdev": m.rdev(),
-        "size": m.size(),
-        "uid": m.uid(),
-        "FSlocation": path.display().to_string(),
-    })
+#[derive(Serialize)]
+struct Stat {
+    atime: String,
+    blksize: u64,
+    blocks: u64,
+    ctime: String,
+    dev: u64,
+    gid: u32,
+    ino: u64,
+    mode: u32,
+    mtime: String,
+    nlink: u64,
+    rdev: u64,
+    size: u64,
+    uid: u32,
+    #[serde(rename = "FSlocation")]
+    fs_location: String,
+}
+
+impl Stat {
+    fn of(path: &Path, m: &Metadata) -> Stat {
+        Stat {
+            atime: py_datetime(m.atime(), m.atime_nsec()),
+            blksize: m.blksize(),
+            blocks: m.blocks(),
+            ctime: py_datetime(m.ctime(), m.ctime_nsec()),
+            dev: m.dev(),
+            gid: m.gid(),
+            ino: m.ino(),
+            mode: m.mode(),
+            mtime: py_datetime(m.mtime(), m.mtime_nsec()),
+            nlink: m.nlink(),
+            rdev: m.rdev(),
+            size: m.size(),
+            uid: m.uid(),
+            fs_location: path.display().to_string(),
+        }
+    }
 }
 
 /// `str(datetime.fromtimestamp(t))`: local time, microseconds only when
@@ -365,14 +433,22 @@ fn py_datetime(seconds: i64, nanos: i64) -> String {
     } else {
         (seconds, micros)
     };
-    let time = DateTime::from_timestamp(seconds, (micros * 1000) as u32)
+    let t = DateTime::from_timestamp(seconds, (micros * 1000) as u32)
         .unwrap_or_default()
         .with_timezone(&Local);
-    if micros == 0 {
-        time.format("%Y-%m-%d %H:%M:%S").to_string()
-    } else {
-        time.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+    let mut text = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    if micros != 0 {
+        text.push_str(&format!(".{micros:06}"));
     }
+    text
 }
 
 /// The file name for a record about `value`: the value itself, as
