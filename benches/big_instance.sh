@@ -28,7 +28,6 @@ ratio_max=${TIME_RATIO_MAX:-2}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 results=${RESULTS_DIR:-$target_dir/bench/big_instance}
-bin=$target_dir/release/rx-repack
 
 die() { echo "big_instance: $*" >&2; exit 2; }
 
@@ -44,7 +43,7 @@ if [[ ! -x /usr/bin/time ]]; then
 fi
 
 # --- 1. build -----------------------------------------------------------
-(cd "$repo" && cargo build --release --quiet) || die "cargo build --release failed"
+bin=$("$repo/benches/build.sh") || die "cargo build --release failed"
 [[ -x $bin ]] || die "no binary at $bin"
 
 # --- scratch space ------------------------------------------------------

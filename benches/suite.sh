@@ -38,8 +38,7 @@ for tool in hyperfine "$fd"; do
 done
 
 ./get_examples.sh examples-data >/dev/null
-cargo build --release --quiet
-rx=$PWD/target/release/rx-repack
+rx=$(benches/build.sh)
 px=$PWD/examples-data/pypx-venv/bin/px-repack
 
 # The files live on a RAM file system (/dev/shm) when it has room, so that
