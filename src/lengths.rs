@@ -29,6 +29,10 @@ const ITEM_END: u16 = 0xE00D;
 const SEQUENCE_END: u16 = 0xE0DD;
 /// Deeper nesting than any real instance has (a handful of levels).
 const MAX_DEPTH: usize = 64;
+/// More header than any real deflated instance has before its pixel data.
+/// A few hundred KiB of deflated zeros inflate to gigabytes, which dicom-rs
+/// would then hold in memory (fuzz finding F1b).
+const MAX_INFLATED_HEADER: u64 = 64 << 20;
 const DEFLATED: [&str; 3] = [
     "1.2.840.10008.1.2.1.99",
     "1.2.840.10008.1.2.4.95",
@@ -217,6 +221,12 @@ impl InflatedBytes {
     fn fill(&mut self, pos: u64, len: usize) -> io::Result<()> {
         if pos < self.window_start {
             return Err(io::Error::other("the walk went backwards"));
+        }
+        if pos.saturating_add(len as u64) > MAX_INFLATED_HEADER {
+            return Err(io::Error::other(format!(
+                "the deflated header inflates to more than {} MiB",
+                MAX_INFLATED_HEADER >> 20
+            )));
         }
         let mut chunk = [0u8; 16 * 1024];
         loop {
@@ -530,6 +540,19 @@ mod tests {
     fn a_length_past_the_end_is_refused() {
         let error = check(&too_long(), explicit_le()).unwrap_err();
         assert!(error.contains("4294967280"), "{error}");
+    }
+
+    #[test]
+    fn deflate_bombs_are_refused() {
+        // (0009,1010) OB of 100 MiB of zeros: about 100 KiB deflated.
+        let length: u32 = 100 << 20;
+        let mut bytes = vec![0x09, 0, 0x10, 0x10, b'O', b'B', 0, 0];
+        bytes.extend_from_slice(&length.to_le_bytes());
+        bytes.resize(bytes.len() + length as usize, 0);
+        let deflated = deflate(&bytes);
+        assert!(deflated.len() < 1 << 20);
+        let error = check(&deflated, Encoding::of("1.2.840.10008.1.2.1.99")).unwrap_err();
+        assert!(error.contains("inflates to more than 64 MiB"), "{error}");
     }
 
     #[test]
