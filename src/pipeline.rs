@@ -108,7 +108,7 @@ pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
     // source where it was, so nothing is ever gone and unrecorded.
     if let Some(logdir) = &config.logdir {
         let whole = || read_header(&placed.path, WHOLE_HEADER);
-        records::write_records(logdir, &header, &whole, &placed.path, &placed.metadata)?;
+        records::write_records(logdir, &header, &whole, &placed)?;
     }
     if config.mode == Mode::Move {
         place::finish_move(src, &placed)?;

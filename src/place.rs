@@ -32,6 +32,8 @@ pub struct Placed {
     /// The source already was the destination: nothing to do, and the
     /// source must not be removed.
     pub in_place: bool,
+    /// `path` is a second link of the source, which [`finish_move`] removes.
+    pub source_linked: bool,
     pub outcome: Outcome,
 }
 
@@ -86,7 +88,11 @@ pub fn place(
             source,
         };
         let error = match creating_dir(dir, || staged.link(src.path, &target)) {
-            Ok(()) => return staged.placed(src, &target, outcome, false).map_err(fail),
+            Ok(()) => {
+                return staged
+                    .placed(src, &target, outcome, false, mode)
+                    .map_err(fail);
+            }
             Err(e) => e,
         };
         match error.kind() {
@@ -102,13 +108,13 @@ pub fn place(
                     // move is completed as usual).
                     let in_place = same_entry(src.path, &target);
                     return Staged::Source
-                        .placed(src, &target, Outcome::Replaced, in_place)
+                        .placed(src, &target, Outcome::Replaced, in_place, mode)
                         .map_err(fail);
                 }
                 if same_instance(&target) {
                     staged.replace(src.path, dir, &target).map_err(fail)?;
                     return staged
-                        .placed(src, &target, Outcome::Replaced, false)
+                        .placed(src, &target, Outcome::Replaced, false, mode)
                         .map_err(fail);
                 }
                 if outcome == Outcome::Renamed {
@@ -137,7 +143,9 @@ pub fn place(
                     continue;
                 }
                 staged.replace(src.path, dir, &target).map_err(fail)?;
-                return staged.placed(src, &target, outcome, false).map_err(fail);
+                return staged
+                    .placed(src, &target, outcome, false, mode)
+                    .map_err(fail);
             }
             _ => return Err(fail(error)),
         }
@@ -199,15 +207,17 @@ impl Staged {
         path: &Path,
         outcome: Outcome,
         in_place: bool,
+        mode: Mode,
     ) -> io::Result<Placed> {
-        let file = match self {
-            Staged::Source => src.file,
-            Staged::Copy(copy) => copy.file(),
+        let (file, source_linked) = match self {
+            Staged::Source => (src.file, mode == Mode::Move && !in_place),
+            Staged::Copy(copy) => (copy.file(), false),
         };
         Ok(Placed {
             path: path.to_path_buf(),
             metadata: file.metadata()?,
             in_place,
+            source_linked,
             outcome,
         })
     }

@@ -14,7 +14,7 @@
 //! dir. Temporary files and the lock live in `.rx-repack/` of the log dir.
 
 use std::collections::HashSet;
-use std::fs::{self, Metadata};
+use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,7 @@ use serde_json::{Map, Value, json};
 use crate::atomic_file::WorkDir;
 use crate::header::{Header, ReadError};
 use crate::keywords::keyword_of;
+use crate::place::Placed;
 use crate::pyjson;
 
 /// pypx's value for an element the file lacks.
@@ -94,7 +95,7 @@ impl<T> Context<T> for io::Result<T> {
     }
 }
 
-/// Writes the records of the instance `header`, placed at `placed`.
+/// Writes the records of the instance `header`, placed as `instance` says.
 ///
 /// `header` needs the elements of [`tags_per_file`]; the records
 /// written once per study or series need more, and get it from `whole`,
@@ -103,9 +104,9 @@ pub fn write_records(
     logdir: &Path,
     header: &Header,
     whole: &dyn Fn() -> Result<Header, ReadError>,
-    placed: &Path,
-    metadata: &Metadata,
+    instance: &Placed,
 ) -> Result<(), RecordError> {
+    let placed = instance.path.as_path();
     let work = WorkDir::new(logdir.join(".rx-repack"));
     let text = |tag| text_or_not_defined(header, tag);
     let patient_id = text(tags::PATIENT_ID);
@@ -166,7 +167,7 @@ pub fn write_records(
     let record = ImageRecord {
         series: Fields::of(header, &SERIES_FIELDS),
         output_file: &image_name,
-        image_obj: Single(&image_name, Stat::of(placed, metadata)),
+        image_obj: Single(&image_name, Stat::of(instance)),
     };
     let contents = pyjson::to_string(&Single(&series_uid, record));
     work.replace(&image_record, &contents).at(&image_record)
@@ -404,7 +405,11 @@ struct Stat {
 }
 
 impl Stat {
-    fn of(path: &Path, m: &Metadata) -> Stat {
+    /// The stat of the placed file as it will be once the call completes:
+    /// a move made by linking the source counts the source's link, which
+    /// goes only after the records are written.
+    fn of(placed: &Placed) -> Stat {
+        let m = &placed.metadata;
         Stat {
             atime: py_datetime(m.atime(), m.atime_nsec()),
             blksize: m.blksize(),
@@ -415,11 +420,11 @@ impl Stat {
             ino: m.ino(),
             mode: m.mode(),
             mtime: py_datetime(m.mtime(), m.mtime_nsec()),
-            nlink: m.nlink(),
+            nlink: m.nlink() - u64::from(placed.source_linked),
             rdev: m.rdev(),
             size: m.size(),
             uid: m.uid(),
-            fs_location: path.display().to_string(),
+            fs_location: placed.path.display().to_string(),
         }
     }
 }

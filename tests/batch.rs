@@ -36,6 +36,49 @@ fn a_directory_is_repacked_like_one_call_per_file() {
     );
 }
 
+/// Every image record's `os.stat` fields describe its file as it is once
+/// the run is over, in copy and in move mode (where the record is written
+/// before the source's link is removed).
+#[test]
+fn image_records_describe_the_placed_files() {
+    use std::os::unix::fs::MetadataExt;
+    let files = &sag_anon_files()[..8];
+    for extra in [&[][..], &["--cleanup"][..]] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (incoming, log) = (tmp.path().join("in"), tmp.path().join("log"));
+        copy_files(files, &incoming);
+        run_ok(
+            batch(&tmp.path().join("data"))
+                .arg("--logdir")
+                .arg(&log)
+                .args(extra)
+                .arg(&incoming),
+        );
+        let records: Vec<_> = json_files(&log)
+            .into_iter()
+            .filter(|(path, _)| path.to_string_lossy().contains("-img/"))
+            .collect();
+        assert_eq!(records.len(), files.len(), "{extra:?}");
+        for (path, record) in records {
+            let series = record.as_object().unwrap().values().next().unwrap();
+            let stat = series["imageObj"]
+                .as_object()
+                .unwrap()
+                .values()
+                .next()
+                .unwrap();
+            let placed = std::fs::metadata(stat["FSlocation"].as_str().unwrap()).unwrap();
+            for (field, value) in [
+                ("nlink", placed.nlink()),
+                ("ino", placed.ino()),
+                ("size", placed.size()),
+            ] {
+                assert_eq!(stat[field], value, "{extra:?} {}: {field}", path.display());
+            }
+        }
+    }
+}
+
 #[test]
 fn nul_separated_paths_from_stdin() {
     let tmp = tempfile::tempdir().unwrap();
