@@ -111,12 +111,16 @@ pub fn read_header_of(file: &File, elements: Elements) -> Result<Header, ReadErr
         }
     };
     let size = metadata.len();
+    // Picking elements, the check covers the whole header, not just as far
+    // as the last of them: a file cut short in its private groups is
+    // refused before it is placed, not only when a record needs the rest.
+    let check = if keep.is_some() { WHOLE_HEADER } else { until };
     let start = match sniff(&head)? {
-        Layout::Preamble => lengths::check_file(file, size, &head, 132, until, keep),
-        Layout::NoPreamble => lengths::check_file(file, size, &head, 4, until, keep),
+        Layout::Preamble => lengths::check_file(file, size, &head, 132, check, keep),
+        Layout::NoPreamble => lengths::check_file(file, size, &head, 4, check, keep),
         Layout::BareDataSet(ts) => {
             let encoding = Encoding::of(ts);
-            lengths::check_data_set(file, size, &head, 0, encoding, until, keep).map(|kept| {
+            lengths::check_data_set(file, size, &head, 0, encoding, check, keep).map(|kept| {
                 DataSetStart {
                     offset: 0,
                     transfer_syntax: ts.to_string(),

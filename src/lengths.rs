@@ -95,7 +95,7 @@ pub fn check_file(
     until: Tag,
     keep: Option<&[Tag]>,
 ) -> Result<DataSetStart, String> {
-    let mut bytes = FileBytes { file, head, size };
+    let mut bytes = FileBytes::new(file, head, size);
     // The meta group is explicit VR little endian, whatever follows it.
     let meta = Encoding::of("1.2.840.10008.1.2.1");
     let mut pos = offset;
@@ -153,7 +153,7 @@ pub fn check_data_set(
         walk(&mut InflatedBytes::new(file), 0, encoding, until, &[])?;
         return Ok(None);
     }
-    let bytes = &mut FileBytes { file, head, size };
+    let bytes = &mut FileBytes::new(file, head, size);
     let kept = walk(bytes, offset, encoding, until, keep.unwrap_or_default())?;
     Ok(keep.map(|_| kept))
 }
@@ -171,7 +171,26 @@ struct FileBytes<'a> {
     file: &'a File,
     head: &'a [u8],
     size: u64,
+    /// Bytes read past the head, from `ahead_at` on: the walk reads a few
+    /// bytes per element, so past the head it reads ahead in large chunks.
+    ahead: Vec<u8>,
+    ahead_at: u64,
 }
+
+impl<'a> FileBytes<'a> {
+    fn new(file: &'a File, head: &'a [u8], size: u64) -> Self {
+        FileBytes {
+            file,
+            head,
+            size,
+            ahead: Vec::new(),
+            ahead_at: 0,
+        }
+    }
+}
+
+/// How much the walk reads at once past the head.
+const READ_AHEAD: usize = 8 * 1024;
 
 impl Bytes for FileBytes<'_> {
     fn read_at(&mut self, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
@@ -180,14 +199,26 @@ impl Bytes for FileBytes<'_> {
             buf.copy_from_slice(bytes);
             return Ok(buf.len());
         }
-        let mut done = 0;
-        while done < buf.len() {
-            match self.file.read_at(&mut buf[done..], pos + done as u64)? {
-                0 => break,
-                n => done += n,
+        let in_ahead = |at: u64| usize::try_from(pos - at).unwrap_or(usize::MAX);
+        if pos < self.ahead_at || in_ahead(self.ahead_at) + buf.len() > self.ahead.len() {
+            self.ahead.resize(READ_AHEAD.max(buf.len()), 0);
+            let mut done = 0;
+            while done < self.ahead.len() {
+                match self
+                    .file
+                    .read_at(&mut self.ahead[done..], pos + done as u64)?
+                {
+                    0 => break,
+                    n => done += n,
+                }
             }
+            self.ahead.truncate(done);
+            self.ahead_at = pos;
         }
-        Ok(done)
+        let from = in_ahead(self.ahead_at);
+        let n = buf.len().min(self.ahead.len().saturating_sub(from));
+        buf[..n].copy_from_slice(&self.ahead[from..from + n]);
+        Ok(n)
     }
 
     fn holds(&mut self, pos: u64, len: u64) -> io::Result<bool> {

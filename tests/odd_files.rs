@@ -733,6 +733,14 @@ fn bogus_length_cases() -> Vec<Case> {
 fn broken_cases() -> Vec<Case> {
     let valid = standard(&instance(501));
     let bare = encode(&instance(502), uids::IMPLICIT_VR_LITTLE_ENDIAN, Frame::Bare);
+    // Cut after the elements a per-file call decodes (group 0020 ends
+    // them): refused all the same, before anything is placed.
+    let commented = instance(503).set(
+        tags::IMAGE_COMMENTS,
+        VR::LT,
+        "a comment after the elements the layout reads",
+    );
+    let cut_late = cut_inside(&standard(&commented), b"a comment after");
     let mut dicm_then_noise = vec![0; 128];
     dicm_then_noise.extend(b"DICM");
     dicm_then_noise.extend(noise(4096, 7));
@@ -741,6 +749,7 @@ fn broken_cases() -> Vec<Case> {
         file("empty.dcm", Vec::new()),
         file("cut-in-header.dcm", cut_inside(&valid, b"Doe^John")),
         file("cut-in-meta.dcm", valid[..150].to_vec()),
+        file("cut-after-the-wanted-elements.dcm", cut_late),
         file("magic-only.dcm", valid[..132].to_vec()),
         file("cut-bare.dcm", cut_inside(&bare, b"Doe^John")),
         file("noise.dcm", noise(4096, 0x9E37_79B9_7F4A_7C15)),
