@@ -76,6 +76,13 @@ pub fn read_header(path: &Path, until: Tag) -> Result<Header, ReadError> {
     read_header_of(&file, Elements::Before(until))
 }
 
+/// Reads only the top-level elements `tags` of the DICOM file at `path`
+/// (see [`Elements::Only`]).
+pub fn read_elements(path: &Path, tags: &[Tag]) -> Result<Header, ReadError> {
+    let file = File::open(path).map_err(ReadError::Open)?;
+    read_header_of(&file, Elements::Only(tags))
+}
+
 /// Reads `elements` of the header of a file already open, from its
 /// current position (the start, for a file just opened).
 pub fn read_header_of(file: &File, elements: Elements) -> Result<Header, ReadError> {

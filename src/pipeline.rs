@@ -10,7 +10,9 @@ use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 
 use crate::config::Config;
-use crate::header::{Elements, ReadError, WHOLE_HEADER, after, read_header, read_header_of};
+use crate::header::{
+    Elements, ReadError, WHOLE_HEADER, read_elements, read_header, read_header_of,
+};
 use crate::layout::Layout;
 use crate::place::{self, Mode, Outcome, PlaceError};
 use crate::quarantine::quarantine;
@@ -84,7 +86,7 @@ pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
     };
     let dir = config.datadir.join(&placement.series_dir);
     let same_instance = |existing: &Path| match &own_uid {
-        Some(own) => read_header(existing, after(tags::SOP_INSTANCE_UID))
+        Some(own) => read_elements(existing, &[tags::SOP_INSTANCE_UID])
             .ok()
             .and_then(|other| other.instance_uid())
             .is_some_and(|other| &other == own),

@@ -174,6 +174,18 @@ fn f3_a_transfer_syntax_that_is_not_ascii_is_refused() {
     );
 }
 
+/// F4: a second SOPInstanceUID after the elements a call reads (tags out
+/// of order). The per-file read picks the wanted elements wherever they
+/// are, so it sees the later value, as the whole read (and pydicom) does;
+/// the check asserts that every element it read matches the whole read.
+#[test]
+fn f4_a_later_duplicate_is_seen_by_the_per_file_read() {
+    let path = finding("f4-duplicate-after-stop.dcm");
+    let whole = read_header(&path, WHOLE_HEADER).expect("the whole header reads");
+    assert!(whole.instance_uid().is_some(), "no SOPInstanceUID");
+    checks::check_header_file(&path);
+}
+
 /// F5: `%_pad|99999999999_...` aborted on allocation failure.
 #[test]
 fn f5_a_huge_pad_width_is_refused() {
