@@ -13,9 +13,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use tempfile::Builder;
-
-use crate::unnamed::{TEMP_PREFIX, TEMP_SUFFIX, Unnamed, creating_dir};
+use crate::unnamed::{Unnamed, creating_dir, replace_through};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -190,13 +188,7 @@ impl Staged {
     /// Puts the content at `target`, replacing what is there.
     fn replace(&mut self, src: &Path, dir: &Path, target: &Path) -> io::Result<()> {
         match self {
-            Staged::Source => Builder::new()
-                .prefix(TEMP_PREFIX)
-                .suffix(TEMP_SUFFIX)
-                .make_in(dir, |temp| fs::hard_link(src, temp))?
-                .into_temp_path()
-                .persist(target)
-                .map_err(|e| e.error),
+            Staged::Source => replace_through(dir, target, |temp| fs::hard_link(src, temp)),
             Staged::Copy(copy) => copy.replace(target),
         }
     }

@@ -31,10 +31,7 @@ pub fn quarantine(src: &Path, dir: &Path, reason: &str) -> io::Result<PathBuf> {
 fn move_without_overwrite(src: &Path, dir: &Path, name: &str) -> io::Result<PathBuf> {
     let dest = match link_to_free_name(src, dir, name) {
         Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
-            let staged = tempfile::Builder::new()
-                .prefix(crate::unnamed::TEMP_PREFIX)
-                .suffix(crate::unnamed::TEMP_SUFFIX)
-                .tempfile_in(dir)?;
+            let staged = crate::unnamed::temp_name().tempfile_in(dir)?;
             fs::copy(src, staged.path())?;
             staged.as_file().sync_all()?;
             link_to_free_name(staged.path(), dir, name)?

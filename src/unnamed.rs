@@ -53,9 +53,7 @@ impl Unnamed {
                 Err(_) => {}
             }
         }
-        let (file, temp) = Builder::new()
-            .prefix(TEMP_PREFIX)
-            .suffix(TEMP_SUFFIX)
+        let (file, temp) = temp_name()
             .permissions(Permissions::from_mode(mode))
             .tempfile_in(dir)?
             .into_parts();
@@ -75,42 +73,40 @@ impl Unnamed {
     pub fn link(&self, path: &Path) -> io::Result<()> {
         match &self.temp {
             Some(temp) => fs::hard_link(temp, path),
-            None => Ok(rustix::fs::linkat(
-                CWD,
-                self.proc_path(),
-                CWD,
-                path,
-                AtFlags::SYMLINK_FOLLOW,
-            )?),
+            None => link_unnamed(&self.file, path),
         }
     }
 
     /// Gives the file the name `path`, replacing what is there in one step
     /// (by renaming a temporary name in its own directory).
     pub fn replace(&mut self, path: &Path) -> io::Result<()> {
-        let temp = match self.temp.take() {
-            Some(temp) => temp,
-            None => Builder::new()
-                .prefix(TEMP_PREFIX)
-                .suffix(TEMP_SUFFIX)
-                .make_in(&self.dir, |temp| {
-                    rustix::fs::linkat(
-                        CWD,
-                        proc_path(&self.file),
-                        CWD,
-                        temp,
-                        AtFlags::SYMLINK_FOLLOW,
-                    )
-                    .map_err(io::Error::from)
-                })?
-                .into_temp_path(),
-        };
-        temp.persist(path).map_err(|e| e.error)
+        match self.temp.take() {
+            Some(temp) => temp.persist(path).map_err(|e| e.error),
+            None => replace_through(&self.dir, path, |temp| link_unnamed(&self.file, temp)),
+        }
     }
+}
 
-    fn proc_path(&self) -> String {
-        proc_path(&self.file)
-    }
+/// A builder of our temporary names, `.rx-repack-*.tmp`.
+pub fn temp_name() -> Builder<'static, 'static> {
+    let mut builder = Builder::new();
+    builder.prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX);
+    builder
+}
+
+/// Puts a file at `target`, replacing what is there in one step: `link`
+/// gives it a temporary name in `dir` (on `target`'s file system), which is
+/// then renamed to `target`.
+pub fn replace_through(
+    dir: &Path,
+    target: &Path,
+    link: impl FnMut(&Path) -> io::Result<()>,
+) -> io::Result<()> {
+    temp_name()
+        .make_in(dir, link)?
+        .into_temp_path()
+        .persist(target)
+        .map_err(|e| e.error)
 }
 
 /// Linking an unnamed file goes through its `/proc/self/fd` entry (linking
@@ -120,8 +116,16 @@ fn proc_fd_available() -> bool {
     *AVAILABLE.get_or_init(|| Path::new("/proc/self/fd").is_dir())
 }
 
-fn proc_path(file: &File) -> String {
-    format!("/proc/self/fd/{}", file.as_raw_fd())
+/// Links the unnamed `file` at `path`.
+fn link_unnamed(file: &File, path: &Path) -> io::Result<()> {
+    let by_proc = format!("/proc/self/fd/{}", file.as_raw_fd());
+    Ok(rustix::fs::linkat(
+        CWD,
+        by_proc,
+        CWD,
+        path,
+        AtFlags::SYMLINK_FOLLOW,
+    )?)
 }
 
 /// Runs `op`; if it finds a directory missing, creates `dir` and runs it
