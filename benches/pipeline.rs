@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use rx_repack::config::Config;
-use rx_repack::header::{Elements, WHOLE_HEADER, read_header, read_header_of};
+use rx_repack::header::{Elements, read_header, read_header_of};
 use rx_repack::layout::{DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout};
 use rx_repack::pipeline::{self, wanted_tags};
 use rx_repack::place::Mode;
@@ -49,12 +49,12 @@ fn read_header_per_file(bencher: divan::Bencher) {
 #[divan::bench]
 fn read_header_whole(bencher: divan::Bencher) {
     let path = example();
-    bencher.bench(|| read_header(&path, WHOLE_HEADER).unwrap());
+    bencher.bench(|| read_header(&path).unwrap());
 }
 
 #[divan::bench]
 fn layout_place(bencher: divan::Bencher) {
-    let header = read_header(&example(), WHOLE_HEADER).unwrap();
+    let header = read_header(&example()).unwrap();
     let layout = layout();
     bencher.bench(|| layout.place(&|tag| header.text(tag)));
 }

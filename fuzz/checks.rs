@@ -12,7 +12,7 @@ use dicom_core::Tag;
 use dicom_core::header::Header as _;
 use dicom_core::value::Value;
 use dicom_dictionary_std::tags;
-use rx_repack::header::{Header, ReadError, WHOLE_HEADER, read_elements, read_header};
+use rx_repack::header::{Header, ReadError, read_elements, read_header};
 use rx_repack::layout::{
     DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout, Placement, safe_component,
     sanitize,
@@ -30,7 +30,7 @@ const UNIQUE: &str = "0123456789abcdef0123456789abcdef";
 pub fn check_header_file(path: &Path) {
     let layout = default_layout();
     let wanted = wanted_tags(&layout);
-    let whole = read_header(path, WHOLE_HEADER);
+    let whole = read_header(path);
     if let Ok(whole) = &whole {
         exercise(whole, &layout);
     }
@@ -94,7 +94,7 @@ fn exercise(header: &Header, layout: &Layout) {
     }
 }
 
-fn default_layout() -> Layout {
+pub fn default_layout() -> Layout {
     Layout::new(DEFAULT_ROOT, DEFAULT_STUDY, DEFAULT_SERIES, DEFAULT_IMAGE)
         .expect("the default templates parse")
 }

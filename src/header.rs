@@ -55,25 +55,23 @@ const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
 
 /// Everything from (7FE0,0008) Float Pixel Data on is image data;
 /// reading up to there reads the whole header.
-pub const WHOLE_HEADER: Tag = tags::FLOAT_PIXEL_DATA;
+const WHOLE_HEADER: Tag = tags::FLOAT_PIXEL_DATA;
 
 /// Which top-level elements of a header to read.
 #[derive(Debug, Clone, Copy)]
 pub enum Elements<'a> {
-    /// Every one before this tag ([`WHOLE_HEADER`] for all of them).
-    Before(Tag),
+    /// All of them (for the records written once per series).
+    Whole,
     /// Only these (and SpecificCharacterSet, which says how to decode
     /// them): dicom-rs then parses a handful of elements, not hundreds.
     /// (A deflated data set is read in full up to the last of them.)
     Only(&'a [Tag]),
 }
 
-/// Reads the header of the DICOM file at `path`: its elements before
-/// `until` (top level; [`WHOLE_HEADER`] for all of them). Reading no
-/// further than needed skips the large private groups most files carry.
-pub fn read_header(path: &Path, until: Tag) -> Result<Header, ReadError> {
+/// Reads the whole header of the DICOM file at `path`.
+pub fn read_header(path: &Path) -> Result<Header, ReadError> {
     let file = File::open(path).map_err(ReadError::Open)?;
-    read_header_of(&file, Elements::Before(until))
+    read_header_of(&file, Elements::Whole)
 }
 
 /// Reads only the top-level elements `tags` of the DICOM file at `path`
@@ -83,8 +81,7 @@ pub fn read_elements(path: &Path, tags: &[Tag]) -> Result<Header, ReadError> {
     read_header_of(&file, Elements::Only(tags))
 }
 
-/// Reads `elements` of the header of a file already open, from its
-/// current position (the start, for a file just opened).
+/// Reads `elements` of the header of `file`, which is open at its start.
 pub fn read_header_of(file: &File, elements: Elements) -> Result<Header, ReadError> {
     let mut file = file;
     let metadata = file.metadata().map_err(ReadError::Open)?;
@@ -108,31 +105,28 @@ pub fn read_header_of(file: &File, elements: Elements) -> Result<Header, ReadErr
         return Err(ReadError::Empty);
     }
     let mut wanted = Vec::new();
+    // Where dicom-rs stops; the length check always covers the whole
+    // header, so a file cut short in its private groups is refused before
+    // it is placed, not only when a record needs the rest.
     let (until, keep) = match elements {
-        Elements::Before(until) => (until, None),
+        Elements::Whole => (WHOLE_HEADER, None),
         Elements::Only(tags) => {
             wanted.extend(tags);
             wanted.push(tags::SPECIFIC_CHARACTER_SET);
             let last = wanted.iter().max().copied().unwrap_or(Tag(0, 0));
-            (after(last), Some(wanted.as_slice()))
+            (after(last).min(WHOLE_HEADER), Some(wanted.as_slice()))
         }
     };
     let size = metadata.len();
-    // Picking elements, the check covers the whole header, not just as far
-    // as the last of them: a file cut short in its private groups is
-    // refused before it is placed, not only when a record needs the rest.
-    let check = if keep.is_some() { WHOLE_HEADER } else { until };
     let start = match sniff(&head)? {
-        Layout::Preamble => lengths::check_file(file, size, &head, 132, check, keep),
-        Layout::NoPreamble => lengths::check_file(file, size, &head, 4, check, keep),
+        Layout::Preamble => lengths::check_file(file, size, &head, 132, keep),
+        Layout::NoPreamble => lengths::check_file(file, size, &head, 4, keep),
         Layout::BareDataSet(ts) => {
             let encoding = Encoding::of(ts);
-            lengths::check_data_set(file, size, &head, 0, encoding, check, keep).map(|kept| {
-                DataSetStart {
-                    offset: 0,
-                    transfer_syntax: ts.to_string(),
-                    kept,
-                }
+            lengths::check_data_set(file, size, &head, 0, encoding, keep).map(|kept| DataSetStart {
+                offset: 0,
+                transfer_syntax: ts.to_string(),
+                kept,
             })
         }
     }
@@ -145,7 +139,7 @@ pub fn read_header_of(file: &File, elements: Elements) -> Result<Header, ReadErr
     let data_set = match (&start.kept, head.get(start.offset as usize..)) {
         (Some(ranges), _) => {
             let encoding = Encoding::of(&start.transfer_syntax);
-            let stop = stop_element(until.min(WHOLE_HEADER), encoding);
+            let stop = stop_element(until, encoding);
             kept = gather(file, &head, ranges, &stop).map_err(ReadError::Open)?;
             Cursor::new(kept.as_slice())
         }
@@ -162,7 +156,7 @@ pub fn read_header_of(file: &File, elements: Elements) -> Result<Header, ReadErr
         &mut file
     };
     let object = OpenFileOptions::new()
-        .read_until(until.min(WHOLE_HEADER))
+        .read_until(until)
         .read_preamble(ReadPreamble::Never)
         .from_reader(meta.chain(data_set).chain(rest_of_file))
         .map_err(|e| ReadError::NotDicom(one_line(&e)))?;
@@ -246,7 +240,7 @@ impl Header {
 }
 
 /// The tag right after `tag`, to read up to and including `tag`.
-pub fn after(tag: Tag) -> Tag {
+fn after(tag: Tag) -> Tag {
     match tag.element() {
         0xFFFF => Tag(tag.group() + 1, 0),
         element => Tag(tag.group(), element + 1),

@@ -6,8 +6,8 @@
 //! exhaust a thread's stack.
 //!
 //! The walk reads only element headers (tag, VR, length), descending into
-//! sequences and items, and stops where dicom-rs will stop (at the latest
-//! at the top-level pixel data): everything dicom-rs will read is covered.
+//! sequences and items, up to the top-level pixel data: the whole header,
+//! so everything dicom-rs will read is covered.
 //! A deflated data set is inflated on the fly for the walk, with a bounded
 //! buffer.
 
@@ -92,7 +92,6 @@ pub fn check_file(
     size: u64,
     head: &[u8],
     offset: u64,
-    until: Tag,
     keep: Option<&[Tag]>,
 ) -> Result<DataSetStart, String> {
     let mut bytes = FileBytes::new(file, head, size);
@@ -126,7 +125,7 @@ pub fn check_file(
         return Err(format!("invalid transfer syntax {transfer_syntax:?}"));
     }
     let encoding = Encoding::of(&transfer_syntax);
-    let kept = check_data_set(file, size, head, pos, encoding, until, keep)?;
+    let kept = check_data_set(file, size, head, pos, encoding, keep)?;
     Ok(DataSetStart {
         offset: pos,
         transfer_syntax,
@@ -143,18 +142,17 @@ pub fn check_data_set(
     head: &[u8],
     offset: u64,
     encoding: Encoding,
-    until: Tag,
     keep: Option<&[Tag]>,
 ) -> Result<Option<Kept>, String> {
     if encoding.deflated {
         let mut file = file.try_clone().map_err(|e| e.to_string())?;
         file.seek(SeekFrom::Start(offset))
             .map_err(|e| e.to_string())?;
-        walk(&mut InflatedBytes::new(file), 0, encoding, until, &[])?;
+        walk(&mut InflatedBytes::new(file), 0, encoding, &[])?;
         return Ok(None);
     }
     let bytes = &mut FileBytes::new(file, head, size);
-    let kept = walk(bytes, offset, encoding, until, keep.unwrap_or_default())?;
+    let kept = walk(bytes, offset, encoding, keep.unwrap_or_default())?;
     Ok(keep.map(|_| kept))
 }
 
@@ -399,13 +397,12 @@ fn fits(bytes: &mut dyn Bytes, header: &Header) -> Result<(), String> {
     }
 }
 
-/// Walks the element headers from `pos` to the top-level element `until`
-/// (or the end); returns where the top-level elements tagged in `keep` are.
+/// Walks the element headers from `pos` to the top-level pixel data (or
+/// the end); returns where the top-level elements tagged in `keep` are.
 fn walk(
     bytes: &mut dyn Bytes,
     mut pos: u64,
     encoding: Encoding,
-    until: Tag,
     keep: &[Tag],
 ) -> Result<Kept, String> {
     let mut open: Vec<Open> = Vec::new();
@@ -455,7 +452,7 @@ fn walk(
             continue;
         }
         if open.is_empty() {
-            if header.tag >= until.min(PIXEL_DATA_START) {
+            if header.tag >= PIXEL_DATA_START {
                 return Ok(kept);
             }
             current = Some((header.tag, start));
@@ -531,7 +528,6 @@ mod tests {
             &bytes[..bytes.len() / 2],
             0,
             encoding,
-            PIXEL_DATA_START,
             None,
         )
         .map(drop)
@@ -640,15 +636,7 @@ mod tests {
     fn kept(bytes: &[u8], keep: &[Tag]) -> Result<Option<Kept>, String> {
         let file = file_with(bytes);
         let size = bytes.len() as u64;
-        check_data_set(
-            &file,
-            size,
-            &bytes[..4],
-            0,
-            explicit_le(),
-            PIXEL_DATA_START,
-            Some(keep),
-        )
+        check_data_set(&file, size, &bytes[..4], 0, explicit_le(), Some(keep))
     }
 
     #[test]

@@ -10,9 +10,7 @@ use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 
 use crate::config::Config;
-use crate::header::{
-    Elements, ReadError, WHOLE_HEADER, read_elements, read_header, read_header_of,
-};
+use crate::header::{Elements, ReadError, read_elements, read_header, read_header_of};
 use crate::layout::Layout;
 use crate::place::{self, Mode, Outcome, PlaceError};
 use crate::quarantine::quarantine;
@@ -109,7 +107,7 @@ pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
     // Records before removing the source: a failure here leaves the
     // source where it was, so nothing is ever gone and unrecorded.
     if let Some(logdir) = &config.logdir {
-        let whole = || read_header(&placed.path, WHOLE_HEADER);
+        let whole = || read_header(&placed.path);
         records::write_records(logdir, &header, &whole, &placed)?;
     }
     if config.mode == Mode::Move {
