@@ -185,36 +185,49 @@ impl<'a> FileBytes<'a> {
             ahead_at: 0,
         }
     }
+
+    /// Reads ahead from `pos`: at least `len` bytes unless the file ends.
+    fn read_ahead(&mut self, pos: u64, len: usize) -> io::Result<()> {
+        self.ahead.resize(READ_AHEAD.max(len), 0);
+        let mut done = 0;
+        while done < self.ahead.len() {
+            match self
+                .file
+                .read_at(&mut self.ahead[done..], pos + done as u64)?
+            {
+                0 => break,
+                n => done += n,
+            }
+        }
+        self.ahead.truncate(done);
+        self.ahead_at = pos;
+        Ok(())
+    }
 }
 
 /// How much the walk reads at once past the head.
 const READ_AHEAD: usize = 8 * 1024;
 
+/// The `len` bytes from file position `pos` on, if `bytes` (which start at
+/// file position `start`) hold them all.
+fn slice_at(bytes: &[u8], start: u64, pos: u64, len: usize) -> Option<&[u8]> {
+    let from = usize::try_from(pos.checked_sub(start)?).ok()?;
+    bytes.get(from..from.checked_add(len)?)
+}
+
 impl Bytes for FileBytes<'_> {
     fn read_at(&mut self, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
-        let start = usize::try_from(pos).unwrap_or(usize::MAX);
-        if let Some(bytes) = self.head.get(start..start.saturating_add(buf.len())) {
+        let len = buf.len();
+        if let Some(bytes) = slice_at(self.head, 0, pos, len) {
             buf.copy_from_slice(bytes);
-            return Ok(buf.len());
+            return Ok(len);
         }
-        let in_ahead = |at: u64| usize::try_from(pos - at).unwrap_or(usize::MAX);
-        if pos < self.ahead_at || in_ahead(self.ahead_at) + buf.len() > self.ahead.len() {
-            self.ahead.resize(READ_AHEAD.max(buf.len()), 0);
-            let mut done = 0;
-            while done < self.ahead.len() {
-                match self
-                    .file
-                    .read_at(&mut self.ahead[done..], pos + done as u64)?
-                {
-                    0 => break,
-                    n => done += n,
-                }
-            }
-            self.ahead.truncate(done);
-            self.ahead_at = pos;
+        if slice_at(&self.ahead, self.ahead_at, pos, len).is_none() {
+            self.read_ahead(pos, len)?;
         }
-        let from = in_ahead(self.ahead_at);
-        let n = buf.len().min(self.ahead.len().saturating_sub(from));
+        // From `pos` on, as much as the file has (all of it but at its end).
+        let from = (pos - self.ahead_at) as usize;
+        let n = len.min(self.ahead.len() - from);
         buf[..n].copy_from_slice(&self.ahead[from..from + n]);
         Ok(n)
     }
