@@ -95,7 +95,7 @@ impl<T> Context<T> for io::Result<T> {
     }
 }
 
-/// Writes the records of the instance `header`, placed as `instance` says.
+/// Writes the records of the instance `header`, now `placed`.
 ///
 /// `header` needs the elements of [`tags_per_file`]; the records
 /// written once per study or series need more, and get it from `whole`,
@@ -104,9 +104,8 @@ pub fn write_records(
     logdir: &Path,
     header: &Header,
     whole: &dyn Fn() -> Result<Header, ReadError>,
-    instance: &Placed,
+    placed: &Placed,
 ) -> Result<(), RecordError> {
-    let placed = instance.path.as_path();
     let work = WorkDir::new(logdir.join(".rx-repack"));
     let text = |tag| text_or_not_defined(header, tag);
     let patient_id = text(tags::PATIENT_ID);
@@ -147,7 +146,7 @@ pub fn write_records(
         let pack = series_dir.join(log_name(&series_uid, "-pack.json"));
         create_once(&work, &pack, || json!({ "seriesPack": true }))?;
         create_once(&work, &study_series_meta, || {
-            let series_base_dir = placed.parent().unwrap_or(Path::new(""));
+            let series_base_dir = placed.path.parent().unwrap_or(Path::new(""));
             json!({ &study_uid: {
                 "SeriesInstanceUID": &series_uid,
                 "SeriesBaseDir": series_base_dir.display().to_string(),
@@ -158,6 +157,7 @@ pub fn write_records(
     }
 
     let image_name = placed
+        .path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -167,7 +167,7 @@ pub fn write_records(
     let record = ImageRecord {
         series: Fields::of(header, &SERIES_FIELDS),
         output_file: &image_name,
-        image_obj: Single(&image_name, Stat::of(instance)),
+        image_obj: Single(&image_name, Stat::of(placed)),
     };
     let contents = pyjson::to_string(&Single(&series_uid, record));
     work.replace(&image_record, &contents).at(&image_record)
