@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use rx_repack::config::Config;
-use rx_repack::header::{Elements, read_header, read_header_of};
+use rx_repack::header::{read_elements, read_header};
 use rx_repack::layout::{DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout};
 use rx_repack::pipeline::{self, wanted_tags};
 use rx_repack::place::Mode;
@@ -39,10 +39,7 @@ fn layout() -> Layout {
 fn read_header_per_file(bencher: divan::Bencher) {
     let path = example();
     let wanted = wanted_tags(&layout());
-    bencher.bench(|| {
-        let file = std::fs::File::open(&path).unwrap();
-        read_header_of(&file, Elements::Only(&wanted)).unwrap()
-    });
+    bencher.bench(|| read_elements(&path, &wanted).unwrap());
 }
 
 /// The whole header, as read once per series for its record.

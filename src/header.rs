@@ -1,7 +1,7 @@
 //! Reading a DICOM file's header: every element before the pixel data,
 //! never the pixel data itself, so memory does not grow with image size.
 
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
@@ -71,20 +71,26 @@ pub enum Elements<'a> {
 /// Reads the whole header of the DICOM file at `path`.
 pub fn read_header(path: &Path) -> Result<Header, ReadError> {
     let file = File::open(path).map_err(ReadError::Open)?;
-    read_header_of(&file, Elements::Whole)
+    let metadata = file.metadata().map_err(ReadError::Open)?;
+    read_header_of(&file, &metadata, Elements::Whole)
 }
 
 /// Reads only the top-level elements `tags` of the DICOM file at `path`
 /// (see [`Elements::Only`]).
 pub fn read_elements(path: &Path, tags: &[Tag]) -> Result<Header, ReadError> {
     let file = File::open(path).map_err(ReadError::Open)?;
-    read_header_of(&file, Elements::Only(tags))
+    let metadata = file.metadata().map_err(ReadError::Open)?;
+    read_header_of(&file, &metadata, Elements::Only(tags))
 }
 
-/// Reads `elements` of the header of `file`, which is open at its start.
-pub fn read_header_of(file: &File, elements: Elements) -> Result<Header, ReadError> {
+/// Reads `elements` of the header of `file`, which is open at its start
+/// and has `metadata`.
+pub fn read_header_of(
+    file: &File,
+    metadata: &Metadata,
+    elements: Elements,
+) -> Result<Header, ReadError> {
     let mut file = file;
-    let metadata = file.metadata().map_err(ReadError::Open)?;
     if metadata.is_dir() {
         return Err(ReadError::IsDirectory);
     }

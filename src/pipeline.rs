@@ -72,7 +72,11 @@ pub fn wanted_tags(layout: &Layout) -> Vec<Tag> {
 pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
     let wanted = wanted_tags(&config.layout);
     let source = File::open(src).map_err(|e| refuse(src, ReadError::Open(e), config))?;
-    let header = read_header_of(&source, Elements::Only(&wanted))
+    // One stat of the source serves the header read and the copy.
+    let metadata = source
+        .metadata()
+        .map_err(|e| refuse(src, ReadError::Open(e), config))?;
+    let header = read_header_of(&source, &metadata, Elements::Only(&wanted))
         .map_err(|cause| refuse(src, cause, config))?;
     let placement = config.layout.place(&|tag| header.text(tag));
     let own_uid = header.instance_uid();
@@ -95,6 +99,7 @@ pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
     let source = place::Source {
         path: src,
         file: &source,
+        metadata: &metadata,
     };
     let placed = place::place(
         &source,

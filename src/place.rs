@@ -57,10 +57,11 @@ pub enum PlaceError {
     RemoveSource { path: PathBuf, source: io::Error },
 }
 
-/// The file to place: `path`, open as `file`.
+/// The file to place: `path`, open as `file`, which has `metadata`.
 pub struct Source<'a> {
     pub path: &'a Path,
     pub file: &'a File,
+    pub metadata: &'a Metadata,
 }
 
 /// Places `src` at `dir/name`. `same_instance(existing)` says whether a
@@ -221,10 +222,9 @@ fn copy(src: &Source, dir: &Path, mode: Mode) -> Result<Unnamed, PlaceError> {
         path: dir.to_path_buf(),
         source,
     };
-    let metadata = src.file.metadata().map_err(fail)?;
-    let permissions = metadata.permissions().mode() & 0o7777;
+    let permissions = src.metadata.permissions().mode() & 0o7777;
     let copy = creating_dir(dir, || Unnamed::create_in(dir, permissions)).map_err(fail)?;
-    copy_contents(src.file, metadata.len(), copy.file()).map_err(fail)?;
+    copy_contents(src.file, src.metadata.len(), copy.file()).map_err(fail)?;
     if mode == Mode::Move {
         // The source will be deleted: the copy's data must be on disk first.
         copy.file().sync_all().map_err(fail)?;
