@@ -136,7 +136,7 @@ pub fn read_header_of(
             })
         }
     }
-    .map_err(|e| ReadError::NotDicom(format!("corrupt header: {e}")))?;
+    .map_err(|e| ReadError::NotDicom(format!("corrupt or cut short: {e}")))?;
     // Every layout is read the same way: a meta group of our own making
     // in front of the data set, which continues from the head into the
     // file (or, when only some elements are wanted, just those elements).

@@ -466,6 +466,11 @@ fn walk(
         }
         if open.is_empty() {
             if header.tag >= PIXEL_DATA_START {
+                // Checking a deflated data set's image data would mean
+                // inflating all of it; it is left to the decompressor.
+                if !encoding.deflated {
+                    image_data_is_whole(bytes, &header, encoding)?;
+                }
                 return Ok(kept);
             }
             current = Some((header.tag, start));
@@ -483,6 +488,45 @@ fn walk(
                 fits(bytes, &header)?;
                 whole_units(&header)?;
                 pos = end;
+            }
+        }
+    }
+}
+
+/// Fails when the image data that ends the data set (`header` is its
+/// first element) is cut short, so that a file truncated in its pixel data
+/// is refused rather than placed as if whole. Native data is checked by
+/// its length alone; encapsulated data by its fragments' headers (one read
+/// per fragment) and its sequence delimiter.
+fn image_data_is_whole(
+    bytes: &mut dyn Bytes,
+    header: &Header,
+    encoding: Encoding,
+) -> Result<(), String> {
+    if header.length != UNDEFINED {
+        return fits(bytes, header);
+    }
+    // Items have no VR in any transfer syntax.
+    let items = Encoding {
+        explicit_vr: false,
+        ..encoding
+    };
+    let mut pos = header.value_at;
+    loop {
+        let Some(item) = read_header(bytes, pos, items)? else {
+            return Err(format!("the data ends inside element {}", header.tag));
+        };
+        match (item.tag.group(), item.tag.element()) {
+            (0xFFFE, SEQUENCE_END) => return Ok(()),
+            (0xFFFE, ITEM) if item.length != UNDEFINED => {
+                fits(bytes, &item)?;
+                pos = item.value_at + u64::from(item.length);
+            }
+            _ => {
+                return Err(format!(
+                    "element {} holds {} where a fragment should be",
+                    header.tag, item.tag
+                ));
             }
         }
     }
@@ -636,14 +680,71 @@ mod tests {
         assert!(check(&bytes, explicit_le()).unwrap_err().contains("nested"));
     }
 
+    /// (7FE0,0010) OB: `length` in the header, then `value`.
+    fn pixel_data(length: u32, value: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0];
+        bytes.extend_from_slice(&length.to_le_bytes());
+        bytes.extend_from_slice(value);
+        bytes
+    }
+
+    /// An encapsulated item (fragment or delimiter) with `value`.
+    fn item(element: u16, value: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0xFE, 0xFF];
+        bytes.extend_from_slice(&element.to_le_bytes());
+        bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(value);
+        bytes
+    }
+
     #[test]
     fn the_walk_stops_at_top_level_pixel_data() {
-        // (7FE0,0010) OB of undefined length followed by garbage
-        let mut bytes = vec![
-            0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
-        ];
-        bytes.extend_from_slice(&[0xAB; 40]);
-        assert_eq!(check(&bytes, explicit_le()), Ok(()));
+        // Pixel values that read like an element claiming 4 GiB.
+        let lookalike = [0x10, 0, 0x10, 0, b'U', b'T', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF];
+        let native = pixel_data(lookalike.len() as u32, &lookalike);
+        assert_eq!(check(&native, explicit_le()), Ok(()));
+        // Fragments, their delimiter, then trailing bytes that are not read.
+        let mut encapsulated = pixel_data(UNDEFINED, &item(ITEM, &[]));
+        encapsulated.extend(item(ITEM, &lookalike));
+        encapsulated.extend(item(SEQUENCE_END, &[]));
+        encapsulated.extend_from_slice(&[0xAB; 40]);
+        assert_eq!(check(&encapsulated, explicit_le()), Ok(()));
+    }
+
+    #[test]
+    fn image_data_cut_short_is_refused() {
+        let native = pixel_data(64, &[0x5A; 64]);
+        let cut = &native[..native.len() - 1];
+        assert!(
+            check(cut, explicit_le())
+                .unwrap_err()
+                .contains("declares 64 bytes")
+        );
+
+        let mut encapsulated = pixel_data(UNDEFINED, &item(ITEM, &[]));
+        encapsulated.extend(item(ITEM, &[0x5A; 64]));
+        let fragment_end = encapsulated.len();
+        encapsulated.extend(item(SEQUENCE_END, &[]));
+        assert_eq!(check(&encapsulated, explicit_le()), Ok(()));
+        let in_fragment = &encapsulated[..fragment_end - 1];
+        assert!(
+            check(in_fragment, explicit_le())
+                .unwrap_err()
+                .contains("declares 64 bytes")
+        );
+        let no_delimiter = &encapsulated[..fragment_end];
+        assert!(
+            check(no_delimiter, explicit_le())
+                .unwrap_err()
+                .contains("ends inside")
+        );
+        let mut garbage = encapsulated[..fragment_end].to_vec();
+        garbage.extend_from_slice(&[0xAB; 40]);
+        assert!(
+            check(&garbage, explicit_le())
+                .unwrap_err()
+                .contains("fragment")
+        );
     }
 
     fn kept(bytes: &[u8], keep: &[Tag]) -> Result<Option<Kept>, String> {

@@ -741,6 +741,17 @@ fn broken_cases() -> Vec<Case> {
         "a comment after the elements the layout reads",
     );
     let cut_late = cut_inside(&standard(&commented), b"a comment after");
+    // Cut in the image data, as by a sender or disk that gave up: the
+    // header is whole, so only the image data's own framing tells.
+    let in_pixels = valid[..valid.len() - 3].to_vec();
+    let jpeg = encode(
+        &encapsulated(instance(504)),
+        uids::JPEG_BASELINE8_BIT,
+        Frame::Standard,
+    );
+    // The file ends with the last fragment, then the 8-byte delimiter.
+    let in_fragment = jpeg[..jpeg.len() - 8 - 3].to_vec();
+    let without_delimiter = jpeg[..jpeg.len() - 8].to_vec();
     let mut dicm_then_noise = vec![0; 128];
     dicm_then_noise.extend(b"DICM");
     dicm_then_noise.extend(noise(4096, 7));
@@ -750,6 +761,9 @@ fn broken_cases() -> Vec<Case> {
         file("cut-in-header.dcm", cut_inside(&valid, b"Doe^John")),
         file("cut-in-meta.dcm", valid[..150].to_vec()),
         file("cut-after-the-wanted-elements.dcm", cut_late),
+        file("cut-in-pixel-data.dcm", in_pixels),
+        file("cut-in-a-fragment.dcm", in_fragment),
+        file("cut-before-the-fragments-end.dcm", without_delimiter),
         file("magic-only.dcm", valid[..132].to_vec()),
         file("cut-bare.dcm", cut_inside(&bare, b"Doe^John")),
         file("noise.dcm", noise(4096, 0x9E37_79B9_7F4A_7C15)),
