@@ -440,22 +440,36 @@ fn walk(
             return Err(format!("sequences nested more than {MAX_DEPTH} deep"));
         }
         let Some(header) = read_header(bytes, pos, encoding)? else {
-            if let Some((tag, _)) = current.filter(|_| !keep.is_empty()) {
-                // Kept elements are read without the rest; one cut off
-                // here would otherwise go unnoticed.
+            if let Some((tag, _)) = current {
                 return Err(format!("the data ends inside element {tag}"));
             }
             return Ok(kept);
         };
         let end = (header.length != UNDEFINED).then(|| header.value_at + u64::from(header.length));
+        // What runs past the end of the sequence or item holding it would
+        // be read differently by dicom-rs (which trusts the inner length)
+        // than by this walk.
+        if let Some(limit) = innermost_end(&open)
+            && end.unwrap_or(header.value_at) > limit
+        {
+            return Err(format!(
+                "element {} runs past the end of the sequence or item that holds it",
+                header.tag
+            ));
+        }
         let start = pos;
         pos = header.value_at;
         if header.tag.group() == 0xFFFE {
             match header.tag.element() {
+                _ if open.is_empty() => {
+                    return Err(format!("item tag {} outside any sequence", header.tag));
+                }
                 ITEM if open.last() == Some(&Open::Fragments) => {
                     fits(bytes, &header)?;
                     pos = end.unwrap_or(pos);
                 }
+                // Containers are not checked to fit: the walk goes
+                // through them, and the data ending inside one fails.
                 ITEM => open.push(Open::Item(end)),
                 ITEM_END | SEQUENCE_END => {
                     open.pop();
@@ -491,6 +505,14 @@ fn walk(
             }
         }
     }
+}
+
+/// Where the innermost open sequence or item of defined length ends.
+fn innermost_end(open: &[Open]) -> Option<u64> {
+    open.iter().rev().find_map(|container| match container {
+        Open::Sequence(end) | Open::Item(end) => *end,
+        Open::Fragments => None,
+    })
 }
 
 /// Fails when the image data that ends the data set (`header` is its
@@ -709,6 +731,38 @@ mod tests {
         encapsulated.extend(item(SEQUENCE_END, &[]));
         encapsulated.extend_from_slice(&[0xAB; 40]);
         assert_eq!(check(&encapsulated, explicit_le()), Ok(()));
+    }
+
+    /// (0008,1140) SQ of `length`, then `value`.
+    fn sequence(length: u32, value: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0];
+        bytes.extend_from_slice(&length.to_le_bytes());
+        bytes.extend_from_slice(value);
+        bytes
+    }
+
+    #[test]
+    fn items_must_sit_inside_their_sequences() {
+        let items = item(ITEM, &sane());
+        let whole = sequence(items.len() as u32, &items);
+        assert_eq!(check(&whole, explicit_le()), Ok(()));
+        // An item running past the end of its sequence.
+        let mut overrun = sequence(items.len() as u32 - 2, &items);
+        overrun.extend(sane());
+        let error = check(&overrun, explicit_le()).unwrap_err();
+        assert!(error.contains("runs past the end"), "{error}");
+        // An item among the top-level elements.
+        let mut stray = sane();
+        stray.extend(item(ITEM, &sane()));
+        let error = check(&stray, explicit_le()).unwrap_err();
+        assert!(error.contains("outside any sequence"), "{error}");
+        // A sequence of undefined length that the data ends inside.
+        let unterminated = sequence(UNDEFINED, &items);
+        let error = check(&unterminated, explicit_le()).unwrap_err();
+        assert!(error.contains("ends inside element (0008,1140)"), "{error}");
+        let mut terminated = unterminated.clone();
+        terminated.extend(item(SEQUENCE_END, &[]));
+        assert_eq!(check(&terminated, explicit_le()), Ok(()));
     }
 
     #[test]

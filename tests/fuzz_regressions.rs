@@ -207,3 +207,32 @@ fn f5_a_huge_pad_width_is_refused() {
 fn f6_a_numeric_length_out_of_step_is_refused() {
     refused_within_bounds("f6-odd-length-desync.dcm");
 }
+
+/// F7: an item tag (FFFE,E000) among the top-level elements. The length
+/// walk took it for an item and went on; dicom-rs ended the data set
+/// there, so the per-file read saw a PatientName the whole read did not.
+#[test]
+fn f7_an_item_tag_outside_any_sequence_is_refused() {
+    let path = finding("f7-item-tag-at-top-level.dcm");
+    let error = read_header(&path).err().expect("the whole read refuses it");
+    assert!(
+        error.to_string().contains("outside any sequence"),
+        "unexpected error: {error}"
+    );
+    checks::check_header_file(&path);
+}
+
+/// F8: an item whose length runs 128 KiB past the end of its sequence
+/// (and of the file). The walk went on inside the item; dicom-rs, out of
+/// step, asked for 784 MiB for one value.
+#[test]
+fn f8_an_item_past_the_end_of_its_sequence_is_refused() {
+    refused_within_bounds("f8-item-past-its-sequence.dcm");
+    let path = finding("f8-item-past-its-sequence.dcm");
+    let per_file = wanted_tags(&checks::default_layout());
+    assert!(read_header(&path).is_err(), "the whole read accepts it");
+    assert!(
+        read_elements(&path, &per_file).is_err(),
+        "the per-file read accepts it"
+    );
+}
