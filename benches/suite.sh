@@ -60,6 +60,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/in" "$(dirname "$OUT")"
 find examples-data/SAG-anon -name '*.dcm' | sort | head -n "$FILES" | xargs -I{} cp {} "$work/in/"
 n=$(find "$work/in" -name '*.dcm' | wc -l)
+cpus=$(nproc)
 data=$work/data log=$work/log
 series='%_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID'
 clean="rm -rf $data $log"
@@ -72,7 +73,7 @@ contenders=(
   "d|rx-repack, batch mode|$RUNS|$rx --datadir $data --logdir $log -v 0 $work/in"
   "e|spawn floor: /bin/true once per file|$RUNS|$fd -e dcm . $work/in -x /bin/true {}"
   "f|cp -r|$RUNS|cp -r $work/in $data"
-  "g|parallel copy floor: cp, one process per CPU|$RUNS|mkdir -p $data && find $work/in -name '*.dcm' -print0 | xargs -0 -P $(nproc) -n $(( (n + $(nproc) - 1) / $(nproc) )) cp -t $data"
+  "g|parallel copy floor: cp, one process per CPU|$RUNS|mkdir -p $data && find $work/in -name '*.dcm' -print0 | xargs -0 -P $cpus -n $(( (n + cpus - 1) / cpus )) cp -t $data"
 )
 for entry in "${contenders[@]}"; do
   IFS='|' read -r key name runs command <<<"$entry"
@@ -81,7 +82,7 @@ for entry in "${contenders[@]}"; do
     --export-json "$work/$key.json" "$command" >&2
 done
 
-machine="$(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p' | head -n 1)), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, files on $(df -T "$work" | awk 'NR==2 {print $2}')"
+machine="$cpus CPUs ($(lscpu | sed -n 's/^Model name: *//p' | head -n 1)), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, files on $(df -T "$work" | awk 'NR==2 {print $2}')"
 python3 - "$work" "$n" "$machine" "$quick" >"$OUT" <<'EOF'
 import json, sys
 work, n, machine, quick = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "true"

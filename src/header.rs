@@ -70,17 +70,19 @@ pub enum Elements<'a> {
 
 /// Reads the whole header of the DICOM file at `path`.
 pub fn read_header(path: &Path) -> Result<Header, ReadError> {
-    let file = File::open(path).map_err(ReadError::Open)?;
-    let metadata = file.metadata().map_err(ReadError::Open)?;
-    read_header_of(&file, &metadata, Elements::Whole)
+    read_path(path, Elements::Whole)
 }
 
 /// Reads only the top-level elements `tags` of the DICOM file at `path`
 /// (see [`Elements::Only`]).
 pub fn read_elements(path: &Path, tags: &[Tag]) -> Result<Header, ReadError> {
+    read_path(path, Elements::Only(tags))
+}
+
+fn read_path(path: &Path, elements: Elements) -> Result<Header, ReadError> {
     let file = File::open(path).map_err(ReadError::Open)?;
     let metadata = file.metadata().map_err(ReadError::Open)?;
-    read_header_of(&file, &metadata, Elements::Only(tags))
+    read_header_of(&file, &metadata, elements)
 }
 
 /// Reads `elements` of the header of `file`, which is open at its start

@@ -519,7 +519,10 @@ fn innermost_end(open: &[Open]) -> Option<u64> {
 /// first element) is cut short, so that a file truncated in its pixel data
 /// is refused rather than placed as if whole. Native data is checked by
 /// its length alone; encapsulated data by its fragments' headers (one read
-/// per fragment) and its sequence delimiter.
+/// per fragment) and its sequence delimiter. Stricter than the walk's
+/// `Open::Fragments`, which also stands for UN values of undefined length
+/// (sequences in disguise, whose items hold elements): here nothing but
+/// fragments and the delimiter may follow.
 fn image_data_is_whole(
     bytes: &mut dyn Bytes,
     header: &Header,
@@ -528,7 +531,9 @@ fn image_data_is_whole(
     if header.length != UNDEFINED {
         return fits(bytes, header);
     }
-    // Items have no VR in any transfer syntax.
+    // Read as tag and length only (as items are in every transfer syntax),
+    // so that whatever stands where a fragment should is named in the
+    // error, not refused for an unknown VR.
     let items = Encoding {
         explicit_vr: false,
         ..encoding
