@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use rx_repack::config::Config;
-use rx_repack::header::{read_elements, read_header};
 use rx_repack::layout::{DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout};
 use rx_repack::pipeline::{self, wanted_tags};
-use rx_repack::place::Mode;
+use rx_repack::placing::Mode;
+use rx_repack::reading::{read_elements, read_whole_header};
 
 fn main() {
     divan::main();
@@ -46,12 +46,12 @@ fn read_header_per_file(bencher: divan::Bencher) {
 #[divan::bench]
 fn read_header_whole(bencher: divan::Bencher) {
     let path = example();
-    bencher.bench(|| read_header(&path).unwrap());
+    bencher.bench(|| read_whole_header(&path).unwrap());
 }
 
 #[divan::bench]
 fn layout_place(bencher: divan::Bencher) {
-    let header = read_header(&example()).unwrap();
+    let header = read_whole_header(&example()).unwrap();
     let layout = layout();
     bencher.bench(|| layout.place(&|tag| header.text(tag)));
 }
@@ -63,8 +63,8 @@ fn repack_one_file(bencher: divan::Bencher) {
     let tmp = tempfile::tempdir().unwrap();
     let src = example();
     let config = Config {
-        datadir: tmp.path().join("data"),
-        logdir: Some(tmp.path().join("log")),
+        datadir: camino::Utf8PathBuf::from_path_buf(tmp.path().join("data")).unwrap(),
+        logdir: camino::Utf8PathBuf::from_path_buf(tmp.path().join("log")).ok(),
         layout: layout(),
         mode: Mode::Copy,
         verbosity: 0,

@@ -12,14 +12,14 @@ use dicom_core::Tag;
 use dicom_core::header::Header as _;
 use dicom_core::value::Value;
 use dicom_dictionary_std::tags;
-use rx_repack::header::{Header, ReadError, read_elements, read_header};
+use rx_repack::layout::names::{safe_component, sanitize};
+use rx_repack::layout::template::Template;
 use rx_repack::layout::{
-    DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout, Placement, safe_component,
-    sanitize,
+    DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout, Placement,
 };
 use rx_repack::pipeline::wanted_tags;
-use rx_repack::pytext::element_text;
-use rx_repack::template::Template;
+use rx_repack::reading::pytext::element_text;
+use rx_repack::reading::{Header, ReadError, read_elements, read_whole_header};
 
 /// What the pipeline passes for the hash that makes a name unique.
 const UNIQUE: &str = "0123456789abcdef0123456789abcdef";
@@ -30,7 +30,7 @@ const UNIQUE: &str = "0123456789abcdef0123456789abcdef";
 pub fn check_header_file(path: &Path) {
     let layout = default_layout();
     let wanted = wanted_tags(&layout);
-    let whole = read_header(path);
+    let whole = read_whole_header(path);
     if let Ok(whole) = &whole {
         exercise(whole, &layout);
     }

@@ -7,6 +7,10 @@ use clap::Parser;
 use crate::layout::{DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY};
 
 const AFTER_HELP: &str = "\
+-h/--synopsis (-y) shows this summary; --help (-x, --desc) also shows the
+tree, the template functions and examples.";
+
+const AFTER_LONG_HELP: &str = "\
 Tree layout (the templates below are the defaults):
 
   <datadir>/
@@ -25,14 +29,15 @@ Batch mode, many files in one process, in parallel:
   find /archive -name '*.dcm' -print0 | rx-repack -0 --datadir D -
   rx-repack --xcrdir DIR --parseAllFilesWithSubStr .dcm --datadir D
 
-Run by DCMTK storescp, once per received file:
+Run by DCMTK storescp, once per received file (TCP_NODELAY=1: without it
+Debian's DCMTK waits ~45 ms per instance):
 
-  storescp -od /var/incoming -xcr \"rx-repack --xcrdir #p --xcrfile #f \\
-      --datadir /data/dicom --logdir /data/log --cleanup\" 11113
+  TCP_NODELAY=1 storescp --fork -od /var/incoming -xcr \\
+    \"rx-repack --xcrdir #p --xcrfile #f --datadir /data/dicom --logdir /data/log --cleanup\" 11113
 
 Accepted for px-repack compatibility and ignored: --debug.
 Refused with a message: --JSONargs (give the options themselves).
--x/--desc and -y/--synopsis show this help.";
+-h/--synopsis (-y) shows the summary; --help (-x, --desc) this whole help.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +45,7 @@ Refused with a message: --JSONargs (give the options themselves).
     version,
     about = "Repack received DICOM files into a patient/study/series tree and record them in pypx's log dir",
     after_help = AFTER_HELP,
+    after_long_help = AFTER_LONG_HELP,
     disable_help_flag = true
 )]
 pub struct Cli {
@@ -116,8 +122,9 @@ pub struct Cli {
     #[arg(long = "parseAllFilesWithSubStr", value_name = "SUBSTRS", requires = "xcrdir", conflicts_with_all = ["xcrfile", "xcrdirfile"])]
     pub names_containing: Option<String>,
 
-    /// Number of files repacked at once in batch mode [default: number of CPUs]
-    #[arg(short = 'j', long, value_name = "N")]
+    /// Number of files repacked at once in batch mode, at least 1
+    /// [default: number of CPUs]
+    #[arg(short = 'j', long, value_name = "N", value_parser = at_least_one)]
     pub jobs: Option<usize>,
 
     /// Move files that are not DICOM into DIR, with the reason in
@@ -133,11 +140,23 @@ pub struct Cli {
     #[arg(long = "JSONargs", value_name = "JSON", hide_short_help = true)]
     pub json_args: Option<String>,
 
-    /// Print help
-    #[arg(short = 'h', long, visible_short_alias = 'x', visible_alias = "desc", action = clap::ArgAction::Help)]
-    help: Option<bool>,
-
-    /// Print help (px-repack's short synopsis)
-    #[arg(short = 'y', long = "synopsis", action = clap::ArgAction::Help)]
+    /// Print a summary of the options (px-repack's synopsis)
+    #[arg(short = 'h', long = "synopsis", visible_short_alias = 'y', action = clap::ArgAction::HelpShort)]
     synopsis: Option<bool>,
+
+    /// Print the whole help: options, tree, templates, examples
+    /// (px-repack's description)
+    #[arg(short = 'x', long = "help", visible_alias = "desc", action = clap::ArgAction::HelpLong)]
+    help: Option<bool>,
+}
+
+/// A number of jobs: 0 would do nothing at all, so it is refused.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err(
+            "0 jobs would repack nothing: give at least 1 (or leave out -j for one per CPU)".into(),
+        ),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }

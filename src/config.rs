@@ -2,16 +2,19 @@
 
 use std::path::PathBuf;
 
+use camino::Utf8PathBuf;
+
+use crate::batch::inputs::Inputs;
 use crate::cli::Cli;
 use crate::layout::Layout;
-use crate::place::Mode;
-use crate::walk::Source;
+use crate::placing::Mode;
 
 /// How to repack, shared by every file of a run.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub datadir: PathBuf,
-    pub logdir: Option<PathBuf>,
+    /// UTF-8, as it is written into pypx's JSON records.
+    pub datadir: Utf8PathBuf,
+    pub logdir: Option<Utf8PathBuf>,
     pub layout: Layout,
     pub mode: Mode,
     pub verbosity: u8,
@@ -30,7 +33,7 @@ pub enum Input {
 
 #[derive(Debug, Clone)]
 pub struct Batch {
-    pub source: Source,
+    pub inputs: Inputs,
     /// Lists are NUL-separated.
     pub null: bool,
     pub jobs: usize,
@@ -44,6 +47,11 @@ pub enum ConfigError {
         "no file given: use --xcrdir DIR --xcrfile NAME, --xcrdirfile PATH, or PATH... for a batch"
     )]
     NoInput,
+    #[error(
+        "{option} {}: the path must be UTF-8, as pypx's JSON records hold it",
+        path.display()
+    )]
+    NotUtf8 { option: &'static str, path: PathBuf },
     #[error("{0}")]
     Layout(#[from] crate::layout::LayoutError),
 }
@@ -61,24 +69,23 @@ impl Config {
         )?;
         let jobs = cli
             .jobs
-            .filter(|&n| n > 0)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        let many = |source| {
+        let many = |inputs| {
             Input::Many(Batch {
-                source,
+                inputs,
                 null: cli.null,
                 jobs,
             })
         };
         let input = if let Some(substrings) = cli.names_containing {
-            many(Source::NamesContaining {
+            many(Inputs::NamesContaining {
                 dir: cli.xcrdir.unwrap_or_else(|| PathBuf::from("/tmp")),
                 substrings: substrings.split(',').map(String::from).collect(),
             })
         } else if let Some(list) = cli.files_from {
-            many(Source::List(list))
+            many(Inputs::List(list))
         } else if !cli.paths.is_empty() {
-            many(Source::Paths(cli.paths))
+            many(Inputs::Paths(cli.paths))
         } else if let Some(path) = cli.xcrdirfile {
             Input::One(path)
         } else if let Some(file) = cli.xcrfile {
@@ -88,8 +95,8 @@ impl Config {
             return Err(ConfigError::NoInput);
         };
         let config = Config {
-            datadir: cli.datadir,
-            logdir: cli.logdir,
+            datadir: utf8("--datadir", cli.datadir)?,
+            logdir: cli.logdir.map(|dir| utf8("--logdir", dir)).transpose()?,
             layout,
             mode: if cli.cleanup { Mode::Move } else { Mode::Copy },
             verbosity: cli.verbosity,
@@ -98,4 +105,8 @@ impl Config {
         };
         Ok((config, input))
     }
+}
+
+fn utf8(option: &'static str, path: PathBuf) -> Result<Utf8PathBuf, ConfigError> {
+    Utf8PathBuf::from_path_buf(path).map_err(|path| ConfigError::NotUtf8 { option, path })
 }

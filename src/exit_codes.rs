@@ -1,10 +1,10 @@
 //! Every exit status the program uses.
 
 /// All files repacked.
-pub const SUCCESS: i32 = 0;
+pub const SUCCESS: u8 = 0;
 /// At least one file could not be repacked.
-pub const FAILED: i32 = 1;
+pub const FAILED: u8 = 1;
 /// The command line is wrong (clap uses 2 as well).
-pub const USAGE: i32 = 2;
+pub const USAGE: u8 = 2;
 /// Stopped by Ctrl-C or SIGTERM (files in flight were finished).
-pub const INTERRUPTED: i32 = 130;
+pub const INTERRUPTED: u8 = 130;

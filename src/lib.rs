@@ -1,28 +1,20 @@
 //! rx-repack: repack received DICOM files into a human-readable
 //! patient/study/series tree and write pypx's JSON records.
 //!
-//! One pipeline, one module per stage: [`header`] reads the tags,
-//! [`layout`] (with [`template`]) decides the path, [`place`] puts the file
-//! there atomically, [`records`] writes pypx's log dir, [`report`] tells the
-//! user. [`pipeline`] chains them; [`batch`] runs it over many files.
+//! One pipeline, a folder per stage, each using only the stages before it:
+//! [`reading`] reads the header, [`layout`] decides the path from the
+//! templates, [`placing`] puts the file there atomically, [`records`]
+//! writes pypx's log dir. [`pipeline`] chains them for one file and
+//! [`report`] tells the user; [`batch`] runs the pipeline over many files.
+//! [`cli`] parses the command line, [`config`] resolves it.
 
-pub mod atomic_file;
 pub mod batch;
-pub mod charset;
 pub mod cli;
 pub mod config;
 pub mod exit_codes;
-pub mod header;
-pub mod keywords;
 pub mod layout;
-pub mod lengths;
 pub mod pipeline;
-pub mod place;
-pub mod pyjson;
-pub mod pytext;
-pub mod quarantine;
+pub mod placing;
+pub mod reading;
 pub mod records;
 pub mod report;
-pub mod template;
-pub mod unnamed;
-pub mod walk;

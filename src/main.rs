@@ -1,19 +1,22 @@
+use std::process::ExitCode;
+
+use anyhow::Context;
 use clap::Parser;
 
 use rx_repack::cli::Cli;
 use rx_repack::config::{Config, Input};
 use rx_repack::{batch, exit_codes, pipeline, report};
 
-fn main() {
-    let cli = Cli::parse();
-    let (config, input) = match Config::from_cli(cli) {
+fn main() -> ExitCode {
+    let resolved = Config::from_cli(Cli::parse()).context("cannot start");
+    let (config, input) = match resolved {
         Ok(resolved) => resolved,
         Err(e) => {
-            eprintln!("rx-repack: {e}");
-            std::process::exit(exit_codes::USAGE);
+            eprintln!("rx-repack: {e:#}");
+            return ExitCode::from(exit_codes::USAGE);
         }
     };
-    let code = match input {
+    ExitCode::from(match input {
         Input::One(src) => {
             let result = pipeline::repack(&src, &config);
             report::report(&src, &result, config.verbosity, config.ndjson);
@@ -23,7 +26,6 @@ fn main() {
                 exit_codes::FAILED
             }
         }
-        Input::Many(files) => batch::run(&files, &config),
-    };
-    std::process::exit(code);
+        Input::Many(batch) => batch::run(&batch, &config),
+    })
 }

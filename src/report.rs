@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::keywords::tag_of;
 use crate::pipeline::{RepackError, Repacked};
+use crate::reading::keywords::tag_of;
 
 /// One NDJSON record, the shape rx-repack 1.0 printed.
 #[allow(non_snake_case)]

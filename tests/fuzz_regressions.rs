@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use dicom_dictionary_std::tags;
-use rx_repack::header::{read_elements, read_header};
+use rx_repack::layout::template::Template;
 use rx_repack::pipeline::wanted_tags;
-use rx_repack::template::Template;
+use rx_repack::reading::{read_elements, read_whole_header};
 
 #[allow(dead_code)] // the fuzz targets use the rest
 #[path = "../fuzz/checks.rs"]
@@ -116,7 +116,7 @@ fn refused_within_bounds(name: &str) {
         ("identity", &|| {
             read_elements(&path, &[tags::SOP_INSTANCE_UID]).is_ok()
         }),
-        ("whole header", &|| read_header(&path).is_ok()),
+        ("whole header", &|| read_whole_header(&path).is_ok()),
     ];
     for (read, run) in reads {
         let result = catch_unwind(AssertUnwindSafe(run));
@@ -138,7 +138,8 @@ fn well_formed_seeds_read() {
         {
             continue;
         }
-        let header = read_header(&path).unwrap_or_else(|e| panic!("{name} does not read: {e}"));
+        let header =
+            read_whole_header(&path).unwrap_or_else(|e| panic!("{name} does not read: {e}"));
         assert!(
             header.instance_uid().is_some(),
             "{name} has no SOPInstanceUID"
@@ -150,7 +151,7 @@ fn well_formed_seeds_read() {
 #[test]
 fn f1_a_deflated_length_past_the_end_is_refused() {
     refused_within_bounds("f1-deflated-length-4gib.dcm");
-    assert!(read_header(&finding("f1-deflated-length-4gib.dcm")).is_err());
+    assert!(read_whole_header(&finding("f1-deflated-length-4gib.dcm")).is_err());
 }
 
 /// F2: 2000 nested sequences overflowed a batch worker's 2 MiB stack.
@@ -158,7 +159,7 @@ fn f1_a_deflated_length_past_the_end_is_refused() {
 fn f2_deep_nesting_is_refused_on_a_small_stack() {
     let refused = std::thread::Builder::new()
         .stack_size(2 << 20)
-        .spawn(|| read_header(&finding("f2-nested-2000.dcm")).is_err())
+        .spawn(|| read_whole_header(&finding("f2-nested-2000.dcm")).is_err())
         .expect("a thread")
         .join()
         .expect("no panic");
@@ -170,7 +171,7 @@ fn f2_deep_nesting_is_refused_on_a_small_stack() {
 #[test]
 fn f3_a_transfer_syntax_that_is_not_ascii_is_refused() {
     let path = finding("f3-transfer-syntax-not-ascii.dcm");
-    let result = catch_unwind(|| read_header(&path).is_err());
+    let result = catch_unwind(|| read_whole_header(&path).is_err());
     assert_eq!(
         result.ok(),
         Some(true),
@@ -185,7 +186,7 @@ fn f3_a_transfer_syntax_that_is_not_ascii_is_refused() {
 #[test]
 fn f4_a_later_duplicate_is_seen_by_the_per_file_read() {
     let path = finding("f4-duplicate-after-stop.dcm");
-    let whole = read_header(&path).expect("the whole header reads");
+    let whole = read_whole_header(&path).expect("the whole header reads");
     assert!(whole.instance_uid().is_some(), "no SOPInstanceUID");
     checks::check_header_file(&path);
 }
@@ -214,7 +215,9 @@ fn f6_a_numeric_length_out_of_step_is_refused() {
 #[test]
 fn f7_an_item_tag_outside_any_sequence_is_refused() {
     let path = finding("f7-item-tag-at-top-level.dcm");
-    let error = read_header(&path).err().expect("the whole read refuses it");
+    let error = read_whole_header(&path)
+        .err()
+        .expect("the whole read refuses it");
     assert!(
         error.to_string().contains("outside any sequence"),
         "unexpected error: {error}"
@@ -230,7 +233,10 @@ fn f8_an_item_past_the_end_of_its_sequence_is_refused() {
     refused_within_bounds("f8-item-past-its-sequence.dcm");
     let path = finding("f8-item-past-its-sequence.dcm");
     let per_file = wanted_tags(&checks::default_layout());
-    assert!(read_header(&path).is_err(), "the whole read accepts it");
+    assert!(
+        read_whole_header(&path).is_err(),
+        "the whole read accepts it"
+    );
     assert!(
         read_elements(&path, &per_file).is_err(),
         "the per-file read accepts it"

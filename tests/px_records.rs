@@ -41,7 +41,7 @@ fn normalise(value: &Value, datadir: &str) -> Value {
 /// Python's json.dump(indent=4) layout of a parsed record, to compare
 /// key order and formatting too.
 fn layout(value: &Value, datadir: &Path) -> String {
-    rx_repack::pyjson::to_string(&normalise(value, &datadir.display().to_string()))
+    rx_repack::records::pyjson::to_string(&normalise(value, &datadir.display().to_string()))
 }
 
 #[test]

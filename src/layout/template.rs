@@ -12,7 +12,8 @@
 
 use dicom_core::Tag;
 
-use crate::keywords::tag_of;
+use super::names::hash_hex;
+use crate::reading::keywords::tag_of;
 
 /// Widest padding: no name in the tree can be longer.
 const MAX_PAD: usize = 255;
@@ -223,9 +224,7 @@ impl Function {
             Function::Md5 { digits } => {
                 truncate_hex(format!("{:x}", md5::compute(value.as_bytes())), *digits)
             }
-            Function::Seahash { digits } => {
-                truncate_hex(format!("{:016x}", seahash::hash(value.as_bytes())), *digits)
-            }
+            Function::Seahash { digits } => truncate_hex(hash_hex(value.as_bytes()), *digits),
             Function::Strmsk { mask } => value
                 .chars()
                 .zip(mask)

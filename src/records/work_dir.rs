@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::unnamed::{Unnamed, creating_dir, creating_parent};
+use crate::placing::unnamed::{Unnamed, creating_dir, creating_parent};
 
 /// A directory for temporary files and locks, on the same file system as
 /// the files they become. It is created when first needed.

@@ -12,16 +12,18 @@
 //! buffer.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::StandardDataDictionary;
-use flate2::read::DeflateDecoder;
 
-const UNDEFINED: u32 = u32::MAX;
+use super::ReadError;
+use super::element::{ElementHeader, UNDEFINED, fits, read_element_header};
+use super::source::{Bytes, FileBytes, InflatedBytes};
+use super::transfer_syntax::Encoding;
+
 /// Where image data starts: (7FE0,0008) Float Pixel Data.
 const PIXEL_DATA_START: Tag = Tag(0x7FE0, 0x0008);
 const ITEM: u16 = 0xE000;
@@ -29,34 +31,6 @@ const ITEM_END: u16 = 0xE00D;
 const SEQUENCE_END: u16 = 0xE0DD;
 /// Deeper nesting than any real instance has (a handful of levels).
 const MAX_DEPTH: usize = 64;
-/// More header than any real deflated instance has before its pixel data.
-/// A few hundred KiB of deflated zeros inflate to gigabytes, which dicom-rs
-/// would then hold in memory (fuzz finding F1b).
-const MAX_INFLATED_HEADER: u64 = 64 << 20;
-const DEFLATED: [&str; 3] = [
-    "1.2.840.10008.1.2.1.99",
-    "1.2.840.10008.1.2.4.95",
-    "1.2.840.10008.1.2.4.205",
-];
-
-/// How the data set after the file meta group is encoded.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Encoding {
-    pub explicit_vr: bool,
-    pub big_endian: bool,
-    pub deflated: bool,
-}
-
-impl Encoding {
-    pub fn of(transfer_syntax: &str) -> Encoding {
-        let ts = transfer_syntax.trim_end_matches(['\0', ' ']);
-        Encoding {
-            explicit_vr: ts != "1.2.840.10008.1.2",
-            big_endian: ts == "1.2.840.10008.1.2.2",
-            deflated: DEFLATED.contains(&ts),
-        }
-    }
-}
 
 /// A container the walk is inside of, and where it ends if known.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,357 +41,42 @@ enum Open {
     Fragments,
 }
 
-/// Where a file's data set starts, and how it is encoded, as its file meta
-/// group says.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DataSetStart {
-    pub offset: u64,
-    pub transfer_syntax: String,
-    /// Where the kept elements are, when the check was asked to keep some.
-    pub kept: Option<Kept>,
-}
-
 /// The byte ranges in the file of the top-level elements a check was
 /// asked to keep, in file order.
 pub type Kept = Vec<Range<u64>>;
 
-/// Checks the file meta group starting at `offset`, then the data set in
-/// the transfer syntax it names. Returns where the data set starts.
-///
-/// The meta group is read here rather than by dicom-rs, which refuses
-/// meta groups with unusual UIDs (a letter in the SOP instance UID) that
-/// pydicom, px-repack and DCMTK accept.
-pub fn check_file(
-    file: &File,
-    size: u64,
-    head: &[u8],
-    offset: u64,
-    keep: Option<&[Tag]>,
-) -> Result<DataSetStart, String> {
-    let mut bytes = FileBytes::new(file, head, size);
-    // The meta group is explicit VR little endian, whatever follows it.
-    let meta = Encoding::of("1.2.840.10008.1.2.1");
-    let mut pos = offset;
-    let mut transfer_syntax = String::new();
-    while group_at(&mut bytes, pos) == Some(0x0002) {
-        let Some(header) = read_header(&mut bytes, pos, meta)? else {
-            break;
-        };
-        fits(&mut bytes, &header)?;
-        if header.tag == Tag(0x0002, 0x0010) && header.length < 256 {
-            let mut uid = vec![0u8; header.length as usize];
-            bytes
-                .read_at(header.value_at, &mut uid)
-                .map_err(|e| e.to_string())?;
-            transfer_syntax = String::from_utf8_lossy(&uid)
-                .trim_end_matches(['\0', ' '])
-                .to_string();
-        }
-        pos = header.value_at + u64::from(header.length);
-    }
-    if transfer_syntax.is_empty() {
-        return Err("the file meta group names no transfer syntax".into());
-    }
-    if !transfer_syntax
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b == b'.')
-    {
-        return Err(format!("invalid transfer syntax {transfer_syntax:?}"));
-    }
-    let encoding = Encoding::of(&transfer_syntax);
-    let kept = check_data_set(file, size, head, pos, encoding, keep)?;
-    Ok(DataSetStart {
-        offset: pos,
-        transfer_syntax,
-        kept,
-    })
-}
-
-/// Checks a data set that starts at `offset` in the file. With `keep`,
-/// also returns where the top-level elements with those tags are (not for
-/// a deflated data set, whose bytes are not the file's).
-pub fn check_data_set(
+/// Checks the structure of the data set that starts at `offset` in `file`
+/// (which has `size` bytes and starts with `head`). With `keep`, also
+/// returns where the top-level elements with those tags are (not for a
+/// deflated data set, whose bytes are not the file's).
+pub fn check_structure(
     file: &File,
     size: u64,
     head: &[u8],
     offset: u64,
     encoding: Encoding,
     keep: Option<&[Tag]>,
-) -> Result<Option<Kept>, String> {
+) -> Result<Option<Kept>, ReadError> {
     if encoding.deflated {
-        let mut file = file.try_clone().map_err(|e| e.to_string())?;
+        let mut file = file.try_clone().map_err(ReadError::Read)?;
         file.seek(SeekFrom::Start(offset))
-            .map_err(|e| e.to_string())?;
-        walk(&mut InflatedBytes::new(file), 0, encoding, &[])?;
+            .map_err(ReadError::Read)?;
+        walk_elements(&mut InflatedBytes::new(file), 0, encoding, &[])?;
         return Ok(None);
     }
     let bytes = &mut FileBytes::new(file, head, size);
-    let kept = walk(bytes, offset, encoding, keep.unwrap_or_default())?;
+    let kept = walk_elements(bytes, offset, encoding, keep.unwrap_or_default())?;
     Ok(keep.map(|_| kept))
-}
-
-/// Bytes the walk reads, by position.
-trait Bytes {
-    /// Reads as much of `buf` as there is at `pos`; returns how much.
-    fn read_at(&mut self, pos: u64, buf: &mut [u8]) -> io::Result<usize>;
-    /// Whether there are at least `len` bytes from `pos` on.
-    fn holds(&mut self, pos: u64, len: u64) -> io::Result<bool>;
-}
-
-/// A plain file; its start is already in memory.
-struct FileBytes<'a> {
-    file: &'a File,
-    head: &'a [u8],
-    size: u64,
-    /// Bytes read past the head, from `ahead_at` on: the walk reads a few
-    /// bytes per element, so past the head it reads ahead in large chunks.
-    ahead: Vec<u8>,
-    ahead_at: u64,
-}
-
-impl<'a> FileBytes<'a> {
-    fn new(file: &'a File, head: &'a [u8], size: u64) -> Self {
-        FileBytes {
-            file,
-            head,
-            size,
-            ahead: Vec::new(),
-            ahead_at: 0,
-        }
-    }
-
-    /// Reads ahead from `pos`: at least `len` bytes unless the file ends.
-    fn read_ahead(&mut self, pos: u64, len: usize) -> io::Result<()> {
-        self.ahead.resize(READ_AHEAD.max(len), 0);
-        let mut done = 0;
-        while done < self.ahead.len() {
-            match self
-                .file
-                .read_at(&mut self.ahead[done..], pos + done as u64)?
-            {
-                0 => break,
-                n => done += n,
-            }
-        }
-        self.ahead.truncate(done);
-        self.ahead_at = pos;
-        Ok(())
-    }
-}
-
-/// How much the walk reads at once past the head.
-const READ_AHEAD: usize = 8 * 1024;
-
-/// The `len` bytes from file position `pos` on, if `bytes` (which start at
-/// file position `start`) hold them all.
-fn slice_at(bytes: &[u8], start: u64, pos: u64, len: usize) -> Option<&[u8]> {
-    let from = usize::try_from(pos.checked_sub(start)?).ok()?;
-    bytes.get(from..from.checked_add(len)?)
-}
-
-impl Bytes for FileBytes<'_> {
-    fn read_at(&mut self, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
-        let len = buf.len();
-        if let Some(bytes) = slice_at(self.head, 0, pos, len) {
-            buf.copy_from_slice(bytes);
-            return Ok(len);
-        }
-        if slice_at(&self.ahead, self.ahead_at, pos, len).is_none() {
-            self.read_ahead(pos, len)?;
-        }
-        // From `pos` on, as much as the file has (all of it but at its end).
-        let from = (pos - self.ahead_at) as usize;
-        let n = len.min(self.ahead.len() - from);
-        buf[..n].copy_from_slice(&self.ahead[from..from + n]);
-        Ok(n)
-    }
-
-    fn holds(&mut self, pos: u64, len: u64) -> io::Result<bool> {
-        Ok(self.size.saturating_sub(pos) >= len)
-    }
-}
-
-/// A deflated data set, inflated as the walk moves forward. Only a small
-/// window is kept: what the walk has passed is dropped, what it skips is
-/// inflated and dropped.
-struct InflatedBytes {
-    decoder: DeflateDecoder<File>,
-    /// Inflated bytes from `window_start` on.
-    window: Vec<u8>,
-    window_start: u64,
-    ended: bool,
-}
-
-impl InflatedBytes {
-    fn new(file: File) -> Self {
-        InflatedBytes {
-            decoder: DeflateDecoder::new(file),
-            window: Vec::new(),
-            window_start: 0,
-            ended: false,
-        }
-    }
-
-    /// Moves the window to start at `pos` (forward only) and fills it to at
-    /// least `len` bytes unless the stream ends first.
-    fn fill(&mut self, pos: u64, len: usize) -> io::Result<()> {
-        if pos < self.window_start {
-            return Err(io::Error::other("the walk went backwards"));
-        }
-        if pos.saturating_add(len as u64) > MAX_INFLATED_HEADER {
-            return Err(io::Error::other(format!(
-                "the deflated header inflates to more than {} MiB",
-                MAX_INFLATED_HEADER >> 20
-            )));
-        }
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            let skip = (pos - self.window_start).min(self.window.len() as u64) as usize;
-            self.window.drain(..skip);
-            self.window_start += skip as u64;
-            if (self.window_start == pos && self.window.len() >= len) || self.ended {
-                return Ok(());
-            }
-            match self.decoder.read(&mut chunk)? {
-                0 => self.ended = true,
-                n => self.window.extend_from_slice(&chunk[..n]),
-            }
-        }
-    }
-}
-
-impl Bytes for InflatedBytes {
-    fn read_at(&mut self, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
-        self.fill(pos, buf.len())?;
-        if self.window_start != pos {
-            return Ok(0);
-        }
-        let n = buf.len().min(self.window.len());
-        buf[..n].copy_from_slice(&self.window[..n]);
-        Ok(n)
-    }
-
-    fn holds(&mut self, pos: u64, len: u64) -> io::Result<bool> {
-        // Inflate (and drop) up to the last byte the element claims.
-        match len.checked_sub(1) {
-            None => Ok(true),
-            Some(last) => Ok(self.read_at(pos + last, &mut [0u8])? == 1),
-        }
-    }
-}
-
-/// The little-endian group number at `pos`, if there is one.
-fn group_at(bytes: &mut dyn Bytes, pos: u64) -> Option<u16> {
-    let mut raw = [0u8; 2];
-    match bytes.read_at(pos, &mut raw) {
-        Ok(2) => Some(u16::from_le_bytes(raw)),
-        _ => None,
-    }
-}
-
-struct Header {
-    tag: Tag,
-    vr: Option<VR>,
-    length: u32,
-    value_at: u64,
-}
-
-/// The element header at `pos`, or `None` at the end of the data (a
-/// cut-off header is dicom-rs's to report).
-fn read_header(
-    bytes: &mut dyn Bytes,
-    pos: u64,
-    encoding: Encoding,
-) -> Result<Option<Header>, String> {
-    let mut raw = [0u8; 12];
-    let available = bytes.read_at(pos, &mut raw).map_err(|e| e.to_string())?;
-    if available < 8 {
-        return Ok(None);
-    }
-    let u16_at = |i: usize| {
-        let b = [raw[i], raw[i + 1]];
-        if encoding.big_endian {
-            u16::from_be_bytes(b)
-        } else {
-            u16::from_le_bytes(b)
-        }
-    };
-    let u32_at = |i: usize| {
-        let b = [raw[i], raw[i + 1], raw[i + 2], raw[i + 3]];
-        if encoding.big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    };
-    let tag = Tag(u16_at(0), u16_at(2));
-    if tag.group() == 0xFFFE || !encoding.explicit_vr {
-        return Ok(Some(Header {
-            tag,
-            vr: None,
-            length: u32_at(4),
-            value_at: pos + 8,
-        }));
-    }
-    let vr = std::str::from_utf8(&raw[4..6])
-        .ok()
-        .and_then(|s| s.parse::<VR>().ok())
-        .ok_or_else(|| format!("element {tag} has no valid VR"))?;
-    let long_length = matches!(
-        vr,
-        VR::OB
-            | VR::OD
-            | VR::OF
-            | VR::OL
-            | VR::OV
-            | VR::OW
-            | VR::SQ
-            | VR::SV
-            | VR::UC
-            | VR::UN
-            | VR::UR
-            | VR::UT
-            | VR::UV
-    );
-    if !long_length {
-        return Ok(Some(Header {
-            tag,
-            vr: Some(vr),
-            length: u32::from(u16_at(6)),
-            value_at: pos + 8,
-        }));
-    }
-    Ok((available == 12).then(|| Header {
-        tag,
-        vr: Some(vr),
-        length: u32_at(8),
-        value_at: pos + 12,
-    }))
-}
-
-/// Fails when a value's defined length runs past the end of the data.
-fn fits(bytes: &mut dyn Bytes, header: &Header) -> Result<(), String> {
-    if header.length == UNDEFINED {
-        return Ok(());
-    }
-    match bytes.holds(header.value_at, u64::from(header.length)) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(format!(
-            "element {} declares {} bytes, more than the data holds",
-            header.tag, header.length
-        )),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// Walks the element headers from `pos` to the top-level pixel data (or
 /// the end); returns where the top-level elements tagged in `keep` are.
-fn walk(
+fn walk_elements(
     bytes: &mut dyn Bytes,
     mut pos: u64,
     encoding: Encoding,
     keep: &[Tag],
-) -> Result<Kept, String> {
+) -> Result<Kept, ReadError> {
     let mut open: Vec<Open> = Vec::new();
     let mut kept = Kept::new();
     // The top-level element the walk is in, and where it starts.
@@ -437,32 +96,39 @@ fn walk(
             kept.push(start..pos);
         }
         if open.len() > MAX_DEPTH {
-            return Err(format!("sequences nested more than {MAX_DEPTH} deep"));
+            return Err(ReadError::Corrupt(format!(
+                "sequences nested more than {MAX_DEPTH} deep"
+            )));
         }
-        let Some(header) = read_header(bytes, pos, encoding)? else {
+        let Some(header) = read_element_header(bytes, pos, encoding)? else {
             if let Some((tag, _)) = current {
-                return Err(format!("the data ends inside element {tag}"));
+                return Err(ReadError::Corrupt(format!(
+                    "the data ends inside element {tag}"
+                )));
             }
             return Ok(kept);
         };
-        let end = (header.length != UNDEFINED).then(|| header.value_at + u64::from(header.length));
+        let end = header.end();
         // What runs past the end of the sequence or item holding it would
         // be read differently by dicom-rs (which trusts the inner length)
         // than by this walk.
         if let Some(limit) = innermost_end(&open)
             && end.unwrap_or(header.value_at) > limit
         {
-            return Err(format!(
+            return Err(ReadError::Corrupt(format!(
                 "element {} runs past the end of the sequence or item that holds it",
                 header.tag
-            ));
+            )));
         }
         let start = pos;
         pos = header.value_at;
         if header.tag.group() == 0xFFFE {
             match header.tag.element() {
                 _ if open.is_empty() => {
-                    return Err(format!("item tag {} outside any sequence", header.tag));
+                    return Err(ReadError::Corrupt(format!(
+                        "item tag {} outside any sequence",
+                        header.tag
+                    )));
                 }
                 ITEM if open.last() == Some(&Open::Fragments) => {
                     fits(bytes, &header)?;
@@ -525,9 +191,9 @@ fn innermost_end(open: &[Open]) -> Option<u64> {
 /// fragments and the delimiter may follow.
 fn image_data_is_whole(
     bytes: &mut dyn Bytes,
-    header: &Header,
+    header: &ElementHeader,
     encoding: Encoding,
-) -> Result<(), String> {
+) -> Result<(), ReadError> {
     if header.length != UNDEFINED {
         return fits(bytes, header);
     }
@@ -540,8 +206,11 @@ fn image_data_is_whole(
     };
     let mut pos = header.value_at;
     loop {
-        let Some(item) = read_header(bytes, pos, items)? else {
-            return Err(format!("the data ends inside element {}", header.tag));
+        let Some(item) = read_element_header(bytes, pos, items)? else {
+            return Err(ReadError::Corrupt(format!(
+                "the data ends inside element {}",
+                header.tag
+            )));
         };
         match (item.tag.group(), item.tag.element()) {
             (0xFFFE, SEQUENCE_END) => return Ok(()),
@@ -550,17 +219,17 @@ fn image_data_is_whole(
                 pos = item.value_at + u64::from(item.length);
             }
             _ => {
-                return Err(format!(
+                return Err(ReadError::Corrupt(format!(
                     "element {} holds {} where a fragment should be",
                     header.tag, item.tag
-                ));
+                )));
             }
         }
     }
 }
 
 /// Fails when a binary value's length is not a multiple of its unit size.
-fn whole_units(header: &Header) -> Result<(), String> {
+fn whole_units(header: &ElementHeader) -> Result<(), ReadError> {
     let vr = header.vr.or_else(|| {
         if header.tag.element() == 0 {
             return Some(VR::UL); // group length
@@ -578,10 +247,10 @@ fn whole_units(header: &Header) -> Result<(), String> {
         _ => 1,
     };
     if !header.length.is_multiple_of(unit) {
-        return Err(format!(
+        return Err(ReadError::Corrupt(format!(
             "element {} has {} bytes, not a whole number of {unit}-byte values",
             header.tag, header.length
-        ));
+        )));
     }
     Ok(())
 }
@@ -606,7 +275,7 @@ mod tests {
 
     fn check(bytes: &[u8], encoding: Encoding) -> Result<(), String> {
         let file = file_with(bytes);
-        check_data_set(
+        check_structure(
             &file,
             bytes.len() as u64,
             &bytes[..bytes.len() / 2],
@@ -615,6 +284,7 @@ mod tests {
             None,
         )
         .map(drop)
+        .map_err(|e| e.to_string())
     }
 
     fn explicit_le() -> Encoding {
@@ -809,7 +479,8 @@ mod tests {
     fn kept(bytes: &[u8], keep: &[Tag]) -> Result<Option<Kept>, String> {
         let file = file_with(bytes);
         let size = bytes.len() as u64;
-        check_data_set(&file, size, &bytes[..4], 0, explicit_le(), Some(keep))
+        check_structure(&file, size, &bytes[..4], 0, explicit_le(), Some(keep))
+            .map_err(|e| e.to_string())
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! `--quarantine DIR`: files that are not DICOM are moved aside, with the
 //! reason in a sidecar text file, instead of staying where they arrived.
 
-use std::fs;
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::Local;
+
+use super::{Mode, SourceFile, copy};
 
 /// Moves `src` into `dir` (never over another file) and writes
 /// `<name>.reason.txt` beside it. Returns where the file went.
@@ -15,7 +17,22 @@ pub fn quarantine(src: &Path, dir: &Path, reason: &str) -> io::Result<PathBuf> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "unnamed".into());
-    let dest = move_without_overwrite(src, dir, &name)?;
+    let dest = match link_to_free_name(dir, &name, |to| fs::hard_link(src, to)) {
+        // Across file systems: a durable copy, linked the same way.
+        Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
+            let file = File::open(src)?;
+            let metadata = file.metadata()?;
+            let source = SourceFile {
+                path: src,
+                file: &file,
+                metadata: &metadata,
+            };
+            let staged = copy(&source, dir, Mode::Move)?;
+            link_to_free_name(dir, &name, |to| staged.link(to))?
+        }
+        other => other?,
+    };
+    fs::remove_file(src)?;
     let sidecar = PathBuf::from(format!("{}.reason.txt", dest.display()));
     let text = format!(
         "source: {}\nreason: {reason}\nwhen: {}\n",
@@ -26,30 +43,20 @@ pub fn quarantine(src: &Path, dir: &Path, reason: &str) -> io::Result<PathBuf> {
     Ok(dest)
 }
 
-/// Links `src` into `dir` under `name` (or `name.1`, `name.2`, ... when
-/// taken), then removes the source. Across file systems: copies first.
-fn move_without_overwrite(src: &Path, dir: &Path, name: &str) -> io::Result<PathBuf> {
-    let dest = match link_to_free_name(src, dir, name) {
-        Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
-            let staged = crate::unnamed::temp_name().tempfile_in(dir)?;
-            fs::copy(src, staged.path())?;
-            staged.as_file().sync_all()?;
-            link_to_free_name(staged.path(), dir, name)?
-        }
-        other => other?,
-    };
-    fs::remove_file(src)?;
-    Ok(dest)
-}
-
-fn link_to_free_name(from: &Path, dir: &Path, name: &str) -> io::Result<PathBuf> {
+/// Links a file into `dir` under `name` (or `name.1`, `name.2`, ... when
+/// taken) with `link`; returns the name it got.
+fn link_to_free_name(
+    dir: &Path,
+    name: &str,
+    link: impl Fn(&Path) -> io::Result<()>,
+) -> io::Result<PathBuf> {
     let mut n = 0;
     loop {
         let dest = match n {
             0 => dir.join(name),
             n => dir.join(format!("{name}.{n}")),
         };
-        match fs::hard_link(from, &dest) {
+        match link(&dest) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n += 1,
             other => return other.map(|()| dest),
         }

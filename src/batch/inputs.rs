@@ -8,11 +8,13 @@ use std::ops::ControlFlow;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::unnamed::{TEMP_PREFIX, TEMP_SUFFIX};
+use walkdir::WalkDir;
 
-/// Where the paths come from.
+use crate::placing::unnamed::{TEMP_PREFIX, TEMP_SUFFIX};
+
+/// Where the paths of a batch come from.
 #[derive(Debug, Clone)]
-pub enum Source {
+pub enum Inputs {
     /// Files and directories (searched recursively); `-` reads a list of
     /// paths from standard input.
     Paths(Vec<PathBuf>),
@@ -29,123 +31,92 @@ pub enum Source {
 /// A path that could not be listed.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {source}", path.display())]
-pub struct WalkError {
+pub struct ListError {
     pub path: PathBuf,
     pub source: io::Error,
 }
 
-/// Calls `visit` with each file of `source`, in a stable order, until it
+type Visit<'a> = dyn FnMut(Result<PathBuf, ListError>) -> ControlFlow<()> + 'a;
+
+/// Calls `visit` with each file of `inputs`, in a stable order, until it
 /// says stop. Lists are split on newlines, or on NULs when `null` is set.
-pub fn walk(
-    source: &Source,
-    null: bool,
-    visit: &mut dyn FnMut(Result<PathBuf, WalkError>) -> ControlFlow<()>,
-) -> ControlFlow<()> {
-    match source {
-        Source::Paths(paths) => {
+pub fn for_each_input(inputs: &Inputs, null: bool, visit: &mut Visit) -> ControlFlow<()> {
+    match inputs {
+        Inputs::Paths(paths) => {
             for path in paths {
                 if path.as_os_str() == "-" {
                     list(io::stdin().lock(), Path::new("-"), null, visit)?;
                 } else {
-                    tree(path, visit)?;
+                    tree(path, usize::MAX, &|_| true, visit)?;
                 }
             }
             ControlFlow::Continue(())
         }
-        Source::List(path) if path.as_os_str() == "-" => {
+        Inputs::List(path) if path.as_os_str() == "-" => {
             list(io::stdin().lock(), path, null, visit)
         }
-        Source::List(path) => match fs::File::open(path) {
+        Inputs::List(path) => match fs::File::open(path) {
             Ok(file) => list(BufReader::new(file), path, null, visit),
-            Err(source) => visit(Err(WalkError {
+            Err(source) => visit(Err(ListError {
                 path: path.clone(),
                 source,
             })),
         },
-        Source::NamesContaining { dir, substrings } => {
+        Inputs::NamesContaining { dir, substrings } => {
             let matches = |name: &OsStr| {
                 let name = name.to_string_lossy();
                 substrings.iter().any(|s| name.contains(s.as_str()))
             };
-            match sorted_entries(dir) {
-                Ok(entries) => {
-                    for entry in entries {
-                        if entry.path.file_name().is_some_and(matches) && entry.is_file() {
-                            visit(Ok(entry.path))?;
-                        }
-                    }
-                    ControlFlow::Continue(())
-                }
-                Err(source) => visit(Err(WalkError {
+            if !dir.is_dir() {
+                return visit(Err(ListError {
                     path: dir.clone(),
-                    source,
-                })),
+                    source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+                }));
             }
+            tree(dir, 1, &matches, visit)
         }
     }
 }
 
-/// Visits `root` if it is a file, else every file under it, depth first.
+/// Visits `root` if it is not a directory, else the files under it (at
+/// most `depth` levels down) whose names pass `wanted`, in name order.
 /// Symbolic links to directories are not followed (no loops); our own
 /// temporary files are skipped.
 fn tree(
     root: &Path,
-    visit: &mut dyn FnMut(Result<PathBuf, WalkError>) -> ControlFlow<()>,
+    depth: usize,
+    wanted: &dyn Fn(&OsStr) -> bool,
+    visit: &mut Visit,
 ) -> ControlFlow<()> {
     if !root.is_dir() {
         // A missing or odd path is the pipeline's to report, per file.
         return visit(Ok(root.to_path_buf()));
     }
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let entries = match sorted_entries(&dir) {
-            Ok(entries) => entries,
-            Err(source) => {
-                visit(Err(WalkError { path: dir, source }))?;
-                continue;
+    let entries = WalkDir::new(root)
+        .min_depth(1)
+        .max_depth(depth)
+        .sort_by_file_name();
+    for entry in entries {
+        match entry {
+            Ok(entry) => {
+                let path = entry.path();
+                // A regular file, or a symbolic link to one.
+                let file =
+                    entry.file_type().is_file() || (entry.path_is_symlink() && path.is_file());
+                if file && wanted(entry.file_name()) && !is_temporary(path) {
+                    visit(Ok(entry.into_path()))?;
+                }
             }
-        };
-        let mut subdirs = Vec::new();
-        for entry in entries {
-            if entry.kind.is_dir() {
-                subdirs.push(entry.path);
-            } else if entry.is_file() && !is_temporary(&entry.path) {
-                visit(Ok(entry.path))?;
+            Err(error) => {
+                let path = error.path().unwrap_or(root).to_path_buf();
+                let source = error
+                    .into_io_error()
+                    .unwrap_or_else(|| io::Error::other("a file system loop"));
+                visit(Err(ListError { path, source }))?;
             }
         }
-        // Reversed so that the stack pops them in name order.
-        pending.extend(subdirs.into_iter().rev());
     }
     ControlFlow::Continue(())
-}
-
-/// A directory entry and its type (not following symbolic links).
-struct Entry {
-    path: PathBuf,
-    kind: fs::FileType,
-}
-
-impl Entry {
-    /// A regular file, or a symbolic link to one.
-    fn is_file(&self) -> bool {
-        self.kind.is_file() || (self.kind.is_symlink() && self.path.is_file())
-    }
-}
-
-/// The entries of `dir` in name order. Their types come with the listing
-/// on most file systems, so no file is looked at twice.
-fn sorted_entries(dir: &Path) -> io::Result<Vec<Entry>> {
-    let mut entries = fs::read_dir(dir)?
-        .map(|entry| {
-            let entry = entry?;
-            Ok(Entry {
-                kind: entry.file_type()?,
-                path: entry.path(),
-            })
-        })
-        .collect::<io::Result<Vec<_>>>()?;
-    entries.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(entries)
 }
 
 fn is_temporary(path: &Path) -> bool {
@@ -155,12 +126,7 @@ fn is_temporary(path: &Path) -> bool {
 }
 
 /// Visits every path of a list, one per line (or NUL-separated).
-fn list(
-    mut reader: impl BufRead,
-    name: &Path,
-    null: bool,
-    visit: &mut dyn FnMut(Result<PathBuf, WalkError>) -> ControlFlow<()>,
-) -> ControlFlow<()> {
+fn list(mut reader: impl BufRead, name: &Path, null: bool, visit: &mut Visit) -> ControlFlow<()> {
     let separator = if null { b'\0' } else { b'\n' };
     let mut entry = Vec::new();
     loop {
@@ -179,7 +145,7 @@ fn list(
                 }
             }
             Err(source) => {
-                return visit(Err(WalkError {
+                return visit(Err(ListError {
                     path: name.to_path_buf(),
                     source,
                 }));
@@ -192,9 +158,9 @@ fn list(
 mod tests {
     use super::*;
 
-    fn collect(source: &Source, null: bool) -> Vec<PathBuf> {
+    fn collect(inputs: &Inputs, null: bool) -> Vec<PathBuf> {
         let mut out = Vec::new();
-        let _ = walk(source, null, &mut |item| {
+        let _ = for_each_input(inputs, null, &mut |item| {
             out.push(item.unwrap());
             ControlFlow::Continue(())
         });
@@ -216,7 +182,7 @@ mod tests {
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(path, "x").unwrap();
         }
-        let found = collect(&Source::Paths(vec![root.to_path_buf()]), false);
+        let found = collect(&Inputs::Paths(vec![root.to_path_buf()]), false);
         let names: Vec<_> = found
             .iter()
             .map(|p| p.strip_prefix(root).unwrap().to_path_buf())
@@ -234,12 +200,12 @@ mod tests {
         let list_file = tmp.path().join("list");
         fs::write(&list_file, "a b\n\nc\n").unwrap();
         assert_eq!(
-            collect(&Source::List(list_file.clone()), false),
+            collect(&Inputs::List(list_file.clone()), false),
             vec![PathBuf::from("a b"), PathBuf::from("c")]
         );
         fs::write(&list_file, "a\nb\0c").unwrap();
         assert_eq!(
-            collect(&Source::List(list_file), true),
+            collect(&Inputs::List(list_file), true),
             vec![PathBuf::from("a\nb"), PathBuf::from("c")]
         );
     }
@@ -251,7 +217,7 @@ mod tests {
             fs::write(tmp.path().join(name), "x").unwrap();
         }
         fs::create_dir(tmp.path().join("sub1.dcm")).unwrap();
-        let source = Source::NamesContaining {
+        let source = Inputs::NamesContaining {
             dir: tmp.path().to_path_buf(),
             substrings: vec!["1".into(), ".dcm".into()],
         };

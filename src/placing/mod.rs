@@ -7,13 +7,19 @@
 //! destination directory ([`Unnamed`]), then linked. Linking fails rather
 //! than overwrite, so a different instance already at the name is never
 //! clobbered; the same instance delivered again is replaced by a rename.
+//! [`identity`] tells whether a file at a name is the same instance;
+//! files that are not DICOM go to the [`quarantine`] instead.
+
+pub mod identity;
+pub mod quarantine;
+pub mod unnamed;
 
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::unnamed::{Unnamed, creating_dir, replace_through};
+use unnamed::{Unnamed, creating_dir, replace_through};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -47,50 +53,62 @@ pub enum Outcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlaceError {
-    #[error("cannot write into {path}: {source}")]
-    Stage { path: PathBuf, source: io::Error },
+    #[error("cannot write into the data dir {datadir}: {source}")]
+    DataDir { datadir: PathBuf, source: io::Error },
+    #[error("cannot copy the file into the data dir {datadir}: {source}")]
+    Copy { datadir: PathBuf, source: io::Error },
+    #[error("the file was removed while it was being placed: {0}")]
+    SourceGone(io::Error),
     #[error("a directory is in the way at {0}")]
     DirectoryInTheWay(PathBuf),
-    #[error("cannot publish {path}: {source}")]
-    Publish { path: PathBuf, source: io::Error },
+    #[error("{0} and its alternative name are both held by other instances")]
+    NamesTaken(PathBuf),
     #[error("placed at {path} but cannot remove the source: {source}")]
     RemoveSource { path: PathBuf, source: io::Error },
 }
 
 /// The file to place: `path`, open as `file`, which has `metadata`.
-pub struct Source<'a> {
+pub struct SourceFile<'a> {
     pub path: &'a Path,
     pub file: &'a File,
     pub metadata: &'a Metadata,
 }
 
-/// Places `src` at `dir/name`. `same_instance(existing)` says whether a
-/// file already at a candidate name is the same instance (then it is
+/// Where a file goes: `datadir/series_dir/file_name`.
+pub struct Destination<'a> {
+    pub datadir: &'a Path,
+    /// Relative to the data dir.
+    pub series_dir: &'a Path,
+    pub file_name: &'a str,
+}
+
+/// Places `src` at `dst`. `same_instance(existing)` says whether a file
+/// already at a candidate name is the same instance (then it is
 /// replaced); `alternative_name()` gives the name to use when it is not.
 pub fn place(
-    src: &Source,
-    dir: &Path,
-    name: &str,
+    src: &SourceFile,
+    dst: &Destination,
     mode: Mode,
     same_instance: &dyn Fn(&Path) -> bool,
     alternative_name: &dyn Fn() -> String,
 ) -> Result<Placed, PlaceError> {
+    let dir = &dst.datadir.join(dst.series_dir);
+    let unwritable = |source| PlaceError::DataDir {
+        datadir: dst.datadir.to_path_buf(),
+        source,
+    };
     let mut staged = match mode {
         Mode::Move => Staged::Source,
-        Mode::Copy => Staged::Copy(copy(src, dir, mode)?),
+        Mode::Copy => Staged::Copy(copy(src, dir, mode).map_err(|e| e.into_error(dst))?),
     };
-    let mut target = dir.join(name);
+    let mut target = dir.join(dst.file_name);
     let mut outcome = Outcome::New;
     loop {
-        let fail = |source| PlaceError::Publish {
-            path: target.clone(),
-            source,
-        };
         let error = match creating_dir(dir, || staged.link(src.path, &target)) {
             Ok(()) => {
                 return staged
                     .placed(src, &target, outcome, false, mode)
-                    .map_err(fail);
+                    .map_err(unwritable);
             }
             Err(e) => e,
         };
@@ -108,21 +126,18 @@ pub fn place(
                     let in_place = same_entry(src.path, &target);
                     return Staged::Source
                         .placed(src, &target, Outcome::Replaced, in_place, mode)
-                        .map_err(fail);
+                        .map_err(unwritable);
                 }
                 if same_instance(&target) {
-                    staged.replace(src.path, dir, &target).map_err(fail)?;
+                    staged.replace(src.path, dir, &target).map_err(unwritable)?;
                     return staged
                         .placed(src, &target, Outcome::Replaced, false, mode)
-                        .map_err(fail);
+                        .map_err(unwritable);
                 }
                 if outcome == Outcome::Renamed {
                     // The alternative name is taken by yet another
                     // instance: something is badly wrong; refuse.
-                    return Err(fail(io::Error::new(
-                        io::ErrorKind::AlreadyExists,
-                        "name taken by a different instance",
-                    )));
+                    return Err(PlaceError::NamesTaken(dir.join(dst.file_name)));
                 }
                 target = target.with_file_name(alternative_name());
                 outcome = Outcome::Renamed;
@@ -130,7 +145,7 @@ pub fn place(
             // The source cannot be linked (another file system, or links
             // not allowed): a move copies instead.
             _ if matches!(staged, Staged::Source) && error.kind() != io::ErrorKind::NotFound => {
-                staged = Staged::Copy(copy(src, dir, mode)?);
+                staged = Staged::Copy(copy(src, dir, mode).map_err(|e| e.into_error(dst))?);
             }
             // File systems without hard links: check, then rename. Only a
             // concurrent delivery of a different instance under the same
@@ -141,12 +156,16 @@ pub fn place(
                     outcome = Outcome::Renamed;
                     continue;
                 }
-                staged.replace(src.path, dir, &target).map_err(fail)?;
+                staged.replace(src.path, dir, &target).map_err(unwritable)?;
                 return staged
                     .placed(src, &target, outcome, false, mode)
-                    .map_err(fail);
+                    .map_err(unwritable);
             }
-            _ => return Err(fail(error)),
+            // Linking a source that was removed meanwhile.
+            io::ErrorKind::NotFound if !src.path.exists() => {
+                return Err(PlaceError::SourceGone(error));
+            }
+            _ => return Err(unwritable(error)),
         }
     }
 }
@@ -196,7 +215,7 @@ impl Staged {
 
     fn placed(
         &self,
-        src: &Source,
+        src: &SourceFile,
         path: &Path,
         outcome: Outcome,
         in_place: bool,
@@ -216,18 +235,40 @@ impl Staged {
     }
 }
 
-/// Copies the source into an unnamed file in `dir`.
-fn copy(src: &Source, dir: &Path, mode: Mode) -> Result<Unnamed, PlaceError> {
-    let fail = |source| PlaceError::Stage {
-        path: dir.to_path_buf(),
-        source,
-    };
+/// Why a copy failed: the directory could not take a new file, or the
+/// bytes could not be copied into it.
+pub enum CopyError {
+    Create(io::Error),
+    Contents(io::Error),
+}
+
+impl CopyError {
+    fn into_error(self, dst: &Destination) -> PlaceError {
+        let datadir = dst.datadir.to_path_buf();
+        match self {
+            CopyError::Create(source) => PlaceError::DataDir { datadir, source },
+            CopyError::Contents(source) => PlaceError::Copy { datadir, source },
+        }
+    }
+}
+
+impl From<CopyError> for io::Error {
+    fn from(error: CopyError) -> io::Error {
+        match error {
+            CopyError::Create(e) | CopyError::Contents(e) => e,
+        }
+    }
+}
+
+/// Copies the source into an unnamed file in `dir` (made if missing).
+/// For a move the copy is made durable, as the source will be deleted.
+pub fn copy(src: &SourceFile, dir: &Path, mode: Mode) -> Result<Unnamed, CopyError> {
     let permissions = src.metadata.permissions().mode() & 0o7777;
-    let copy = creating_dir(dir, || Unnamed::create_in(dir, permissions)).map_err(fail)?;
-    copy_contents(src.file, src.metadata.len(), copy.file()).map_err(fail)?;
+    let copy =
+        creating_dir(dir, || Unnamed::create_in(dir, permissions)).map_err(CopyError::Create)?;
+    copy_contents(src.file, src.metadata.len(), copy.file()).map_err(CopyError::Contents)?;
     if mode == Mode::Move {
-        // The source will be deleted: the copy's data must be on disk first.
-        copy.file().sync_all().map_err(fail)?;
+        copy.file().sync_all().map_err(CopyError::Contents)?;
     }
     Ok(copy)
 }

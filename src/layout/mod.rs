@@ -1,23 +1,23 @@
-//! Where an instance goes: four templates rendered, sanitised as px-repack
-//! does, then made safe as path components.
+//! Where an instance goes: four [templates](template) rendered, then
+//! [sanitised and made safe as path components](names).
+
+pub mod names;
+pub mod template;
 
 use std::path::PathBuf;
 
 use dicom_core::Tag;
-
 use dicom_dictionary_std::tags;
 
-use crate::header::non_blank;
-use crate::template::{Template, TemplateError};
+use crate::reading::non_blank;
+use names::{safe_component, sanitize};
+use template::{Template, TemplateError};
 
 pub const DEFAULT_ROOT: &str = "%PatientID-%PatientName-%PatientBirthDate";
 pub const DEFAULT_STUDY: &str = "%StudyDescription-%AccessionNumber-%StudyDate";
 pub const DEFAULT_SERIES: &str =
     "%_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID";
 pub const DEFAULT_IMAGE: &str = "%_pad|4,0_InstanceNumber-%SOPInstanceUID.dcm";
-
-/// Longest name most file systems take (bytes).
-const NAME_MAX: usize = 255;
 
 /// The parsed templates of the tree.
 #[derive(Debug, Clone)]
@@ -117,68 +117,9 @@ pub struct LayoutError {
     source: TemplateError,
 }
 
-/// px-repack's sanitising: every run of characters outside `[A-Za-z0-9.-]`
-/// becomes one `_`.
-pub fn sanitize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_run = false;
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-            out.push(c);
-            in_run = false;
-        } else if !in_run {
-            out.push('_');
-            in_run = true;
-        }
-    }
-    out
-}
-
-/// Makes a sanitised name usable as one path component: never empty, never
-/// `.` or `..`, at most 255 bytes. Long names keep their start and their
-/// extension, with a hash of the whole name so they stay distinct.
-pub fn safe_component(name: &str) -> String {
-    if name.is_empty() || name.chars().all(|c| c == '.') {
-        return format!("_{name}");
-    }
-    if name.len() <= NAME_MAX {
-        return name.to_string();
-    }
-    let hash = format!("~{:016x}", seahash::hash(name.as_bytes()));
-    let extension = match name.rfind('.') {
-        Some(dot) if name.len() - dot <= 16 => &name[dot..],
-        _ => "",
-    };
-    // Sanitised names are ASCII, so any byte index is a char boundary.
-    let keep = NAME_MAX - hash.len() - extension.len();
-    format!("{}{hash}{extension}", &name[..keep])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sanitize_matches_px_repack() {
-        assert_eq!(sanitize("SAG MPRAGE 220 FOV"), "SAG_MPRAGE_220_FOV");
-        assert_eq!(sanitize("a//b  c"), "a_b_c");
-        assert_eq!(sanitize("Müller^Hans"), "M_ller_Hans");
-        assert_eq!(sanitize("../../x"), ".._.._x");
-        assert_eq!(sanitize("a\0b"), "a_b");
-    }
-
-    #[test]
-    fn components_are_always_safe() {
-        assert_eq!(safe_component(""), "_");
-        assert_eq!(safe_component(".."), "_..");
-        assert_eq!(safe_component("."), "_.");
-        let long = format!("{}.dcm", "x".repeat(400));
-        let safe = safe_component(&long);
-        assert_eq!(safe.len(), 255);
-        assert!(safe.ends_with(".dcm"));
-        let other = safe_component(&format!("{}y.dcm", "x".repeat(399)));
-        assert_ne!(safe, other);
-    }
 
     #[test]
     fn unique_suffix_goes_before_extension() {

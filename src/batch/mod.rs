@@ -1,6 +1,10 @@
 //! Batch mode: the per-file pipeline over many files in one process, by a
 //! pool of workers fed through a bounded queue (memory stays bounded by the
-//! number of workers, whatever the number of files).
+//! number of workers, whatever the number of files). [`inputs`] finds the
+//! files; [`progress`] shows how far it got.
+
+pub mod inputs;
+mod progress;
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -9,13 +13,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
 use crate::config::{Batch, Config};
 use crate::exit_codes;
 use crate::pipeline::{self, RepackError, Repacked};
 use crate::report;
-use crate::walk::walk;
+use inputs::for_each_input;
+use progress::Progress;
 
 #[derive(Default)]
 struct Totals {
@@ -25,11 +28,11 @@ struct Totals {
 }
 
 /// Repacks every file of `batch`; returns the exit status.
-pub fn run(batch: &Batch, config: &Config) -> i32 {
+pub fn run(batch: &Batch, config: &Config) -> u8 {
     let started = Instant::now();
     let stop = stop_on_signal();
     let totals = Arc::new(Totals::default());
-    let progress = progress_bar(config);
+    let progress = Progress::new(shows_progress(config));
     let (queue, jobs) = sync_channel::<PathBuf>(batch.jobs * 64);
     // The walk runs on a thread of its own: reading a list from a pipe may
     // block, and a stop signal must not wait for the next line.
@@ -41,13 +44,13 @@ pub fn run(batch: &Batch, config: &Config) -> i32 {
             progress.clone(),
         );
         std::thread::spawn(move || {
-            let _ = walk(&batch.source, batch.null, &mut |item| {
+            let _ = for_each_input(&batch.inputs, batch.null, &mut |item| {
                 if stop.load(Ordering::Relaxed) {
                     return ControlFlow::Break(());
                 }
                 match item {
                     Ok(path) => {
-                        progress.inc_length(1);
+                        progress.queued();
                         // Blocks while the workers are busy: the walk never
                         // runs far ahead of them.
                         if queue.send(path).is_err() {
@@ -75,7 +78,7 @@ pub fn run(batch: &Batch, config: &Config) -> i32 {
         // The queue is closed, so the walk has ended.
         let _ = walker.join();
     }
-    progress.finish_and_clear();
+    progress.finish();
 
     let failed = totals.failed.load(Ordering::Relaxed);
     if config.verbosity >= 1 {
@@ -103,7 +106,7 @@ fn work(
     stop: &AtomicBool,
     config: &Config,
     totals: &Totals,
-    progress: &ProgressBar,
+    progress: &Progress,
 ) {
     while !stop.load(Ordering::Relaxed) {
         let next = match jobs.lock() {
@@ -118,7 +121,7 @@ fn work(
         let result = pipeline::repack(&path, config);
         count(&result, totals);
         progress.suspend(|| report::report(&path, &result, config.verbosity, config.ndjson));
-        progress.inc(1);
+        progress.done();
     }
 }
 
@@ -143,17 +146,9 @@ fn stop_on_signal() -> Arc<AtomicBool> {
     stop
 }
 
-/// A progress bar on stderr, only for a person watching a terminal.
-fn progress_bar(config: &Config) -> ProgressBar {
+/// Whether a person is watching: a progress bar only for a terminal, and
+/// not when the output is for a program or asked to be quiet.
+fn shows_progress(config: &Config) -> bool {
     use std::io::IsTerminal;
-    if config.ndjson || config.verbosity == 0 || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} files  {per_sec}  ETA {eta}")
-            .expect("the template is valid"),
-    );
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
+    !config.ndjson && config.verbosity > 0 && std::io::stderr().is_terminal()
 }

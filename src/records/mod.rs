@@ -1,0 +1,151 @@
+//! pypx's log dir: the JSON records px-repack writes and pypx's other tools
+//! (px-smdb, px-status, px-register, px-push) read.
+//!
+//! ```text
+//! patientData/<PatientID>.json                       read-modify-write, locked
+//! studyData/<StudyUID>-meta.json                     created once
+//! studyData/<StudyUID>-series/<SeriesUID>-meta.json  created once
+//! seriesData/<SeriesUID>-meta.json                   created once
+//! seriesData/<SeriesUID>-img/<image file>.json       one per instance
+//! seriesData/<SeriesUID>-pack.json                   created once
+//! ```
+//!
+//! [`paths`] names the records (file names come from tag values and stay
+//! inside the log dir); [`fields`] gives their values; [`patient`] updates
+//! the shared patient record; [`image`] is the per-instance record;
+//! [`pyjson`] writes JSON as Python does. Temporary files and the lock
+//! live in `.rx-repack/` of the log dir ([`work_dir`]).
+
+mod fields;
+mod image;
+pub mod paths;
+mod patient;
+pub mod pyjson;
+mod seen;
+pub mod work_dir;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use serde_json::{Value, json};
+
+use crate::placing::Placed;
+use crate::reading::{Header, ReadError};
+use fields::{
+    Fields, PATIENT_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Single, every_element, text_or_not_defined,
+};
+use image::ImageRecord;
+use paths::RecordPaths;
+use work_dir::WorkDir;
+
+/// The elements the records of every instance need (the rest are read
+/// only for the records written once per study or series).
+pub fn tags_per_file() -> impl Iterator<Item = Tag> {
+    PATIENT_FIELDS
+        .iter()
+        .chain(&SERIES_FIELDS)
+        .map(|(_, tag)| *tag)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot write the record {} into the log dir {}: {source}", record.display(), logdir.display())]
+    Write {
+        logdir: PathBuf,
+        record: PathBuf,
+        source: io::Error,
+    },
+    #[error("cannot read the whole header for the series record: {0}")]
+    WholeHeader(ReadError),
+}
+
+/// Writes the records of the instance `header`, now `placed`.
+///
+/// `header` needs the elements of [`tags_per_file`]; the records
+/// written once per study or series need more, and get it from `whole`,
+/// which reads the whole header (so most calls never do).
+pub fn write_records(
+    logdir: &Path,
+    header: &Header,
+    whole: &dyn Fn() -> Result<Header, ReadError>,
+    placed: &Placed,
+) -> Result<(), RecordError> {
+    let work = WorkDir::new(logdir.join(".rx-repack"));
+    let text = |tag| text_or_not_defined(header, tag);
+    let (study_uid, series_uid) = (
+        text(tags::STUDY_INSTANCE_UID),
+        text(tags::SERIES_INSTANCE_UID),
+    );
+    let patient_id = text(tags::PATIENT_ID);
+    let image_name = placed
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let paths = RecordPaths::new(&patient_id, &study_uid, &series_uid, &image_name);
+    let failed = |record: &Path| {
+        let (logdir, record) = (logdir.to_path_buf(), record.to_path_buf());
+        move |source| RecordError::Write {
+            logdir,
+            record,
+            source,
+        }
+    };
+
+    patient::add_study(
+        &work,
+        &logdir.join(&paths.patient),
+        &patient_id,
+        &study_uid,
+        || Fields::of(header, &PATIENT_FIELDS).to_map(),
+    )
+    .map_err(failed(&paths.patient))?;
+
+    // The records written once per study or series. The study-series
+    // record is made last, so once it exists the others do too: one look
+    // tells whether any of them needs writing.
+    let study_series_meta = logdir.join(&paths.study_series_meta);
+    if !seen::exists(&study_series_meta) {
+        let complete = whole().map_err(RecordError::WholeHeader)?;
+        let create = |record: &Path, contents: &dyn Fn() -> Value| {
+            create_once(&work, &logdir.join(record), contents).map_err(failed(record))
+        };
+        create(
+            &paths.study_meta,
+            &|| json!({ &study_uid: Fields::of(&complete, &STUDY_FIELDS) }),
+        )?;
+        create(
+            &paths.series_meta,
+            &|| json!({ &series_uid: Fields::of(header, &SERIES_FIELDS) }),
+        )?;
+        create(&paths.series_pack, &|| json!({ "seriesPack": true }))?;
+        create(&paths.study_series_meta, &|| {
+            let series_base_dir = placed.path.parent().unwrap_or(Path::new(""));
+            json!({ &study_uid: {
+                "SeriesInstanceUID": &series_uid,
+                "SeriesBaseDir": series_base_dir.display().to_string(),
+                "DICOM": every_element(&complete),
+            }})
+        })?;
+        seen::made(&study_series_meta);
+    }
+
+    let record = ImageRecord::new(header, &image_name, placed);
+    work.replace(
+        &logdir.join(&paths.image),
+        &pyjson::to_string(&Single(&series_uid, record)),
+    )
+    .map_err(failed(&paths.image))
+}
+
+/// Creates a record that, once written, never changes; `contents` is only
+/// computed when the file is absent.
+fn create_once(work: &WorkDir, path: &Path, contents: &dyn Fn() -> Value) -> io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    work.create_once(path, &pyjson::to_string(&contents()))
+        .map(drop)
+}
