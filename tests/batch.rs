@@ -187,14 +187,18 @@ fn bad_files_are_quarantined_and_the_batch_goes_on() {
     assert!(stderr.contains("5 placed, 3 failed"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(file_count(&tmp.path().join("data")), 5);
-    for name in ["a-text.dcm", "b-empty.dcm", "c-truncated.dcm"] {
+    for (name, why) in [
+        ("a-text.dcm", "not a DICOM file"),
+        ("b-empty.dcm", "not a DICOM file"),
+        ("c-truncated.dcm", "corrupt or cut short"),
+    ] {
         assert!(
             quarantine.join(name).exists(),
             "{name} not quarantined: {stderr}"
         );
         let reason =
             std::fs::read_to_string(quarantine.join(format!("{name}.reason.txt"))).unwrap();
-        assert!(reason.contains("not a DICOM file"), "{reason}");
+        assert!(reason.contains(why), "{reason}");
         assert!(!incoming.join(name).exists());
     }
     assert_eq!(
