@@ -7,8 +7,8 @@ use clap::Parser;
 use crate::layout::{DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY};
 
 const AFTER_HELP: &str = "\
--h/--synopsis (-y) shows this summary; --help (-x, --desc) also shows the
-tree, the template functions and examples.";
+-h (or -y, --synopsis) shows this summary; --help (or -x, --desc) also
+shows the tree, the template functions and examples.";
 
 const AFTER_LONG_HELP: &str = "\
 Tree layout (the templates below are the defaults):
@@ -37,7 +37,7 @@ Debian's DCMTK waits ~45 ms per instance):
 
 Accepted for px-repack compatibility and ignored: --debug.
 Refused with a message: --JSONargs (give the options themselves).
--h/--synopsis (-y) shows the summary; --help (-x, --desc) this whole help.";
+-h (or -y, --synopsis) shows a summary; --help (or -x, --desc) this whole help.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -127,8 +127,8 @@ pub struct Cli {
     #[arg(short = 'j', long, value_name = "N", value_parser = at_least_one)]
     pub jobs: Option<usize>,
 
-    /// Move files that are not DICOM into DIR, with the reason in
-    /// NAME.reason.txt, instead of leaving them in place
+    /// Move files that are not DICOM (or are corrupt) into DIR, with the
+    /// reason in NAME.reason.txt, instead of leaving them in place
     #[arg(long, value_name = "DIR")]
     pub quarantine: Option<PathBuf>,
 
@@ -140,14 +140,18 @@ pub struct Cli {
     #[arg(long = "JSONargs", value_name = "JSON", hide_short_help = true)]
     pub json_args: Option<String>,
 
-    /// Print a summary of the options (px-repack's synopsis)
-    #[arg(short = 'h', long = "synopsis", visible_short_alias = 'y', action = clap::ArgAction::HelpShort)]
-    synopsis: Option<bool>,
+    /// Print help (-h a summary, --help the whole of it)
+    #[arg(short = 'h', long = "help", action = clap::ArgAction::Help)]
+    help: Option<bool>,
 
     /// Print the whole help: options, tree, templates, examples
     /// (px-repack's description)
-    #[arg(short = 'x', long = "help", visible_alias = "desc", action = clap::ArgAction::HelpLong)]
-    help: Option<bool>,
+    #[arg(short = 'x', long = "desc", action = clap::ArgAction::HelpLong)]
+    desc: Option<bool>,
+
+    /// Print a summary of the options (px-repack's synopsis)
+    #[arg(short = 'y', long = "synopsis", action = clap::ArgAction::HelpShort)]
+    synopsis: Option<bool>,
 }
 
 /// A number of jobs: 0 would do nothing at all, so it is refused.

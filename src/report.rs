@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::pipeline::{RepackError, Repacked};
+use crate::placing::Outcome;
 use crate::reading::keywords::tag_of;
 
 /// One NDJSON record, the shape rx-repack 1.0 printed.
@@ -77,16 +78,19 @@ pub fn report(src: &Path, result: &Result<Repacked, RepackError>, verbosity: u8,
         let line = format!("{}\n", ndjson_line(src, result));
         let _ = std::io::stdout().lock().write_all(line.as_bytes());
     }
+    let src_shown = src.display();
     let message = match result {
-        Err(e) => Some(format!("rx-repack: error: {}: {e}\n", src.display())),
+        Err(e) => Some(format!("rx-repack: error: {src_shown}: {e}\n")),
+        Ok(done) if verbosity >= 1 && done.outcome == Outcome::Renamed => Some(format!(
+            "rx-repack: warning: {src_shown}: a different instance holds the name its tags give; placed at {}\n",
+            done.dst.display()
+        )),
         Ok(done) if verbosity >= 1 && !done.missing.is_empty() && !ndjson => Some(format!(
-            "rx-repack: warning: {}: missing {} (keyword used in the name)\n",
-            src.display(),
+            "rx-repack: warning: {src_shown}: missing {} (keyword used in the name)\n",
             done.missing.join(", ")
         )),
         Ok(done) if verbosity >= 2 => Some(format!(
-            "rx-repack: {} -> {}\n",
-            src.display(),
+            "rx-repack: {src_shown} -> {}\n",
             done.dst.display()
         )),
         Ok(_) => None,
