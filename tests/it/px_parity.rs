@@ -1,11 +1,9 @@
 //! The data tree we make is the one px-repack 3.12.6 makes: same relative
 //! paths, same bytes, for its templates and ours.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 const RX_SERIES: &str = "%_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID";
 const PX_DEFAULT_SERIES: &str = "%SeriesDescription-%_seahash|7_SeriesInstanceUID";

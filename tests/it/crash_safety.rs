@@ -8,8 +8,6 @@
 //! RX_REPACK_CRASH_SEED to try another), so a failing trial is named by its
 //! seed and number. Run with `--nocapture` to see the tally.
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::ExitStatusExt;
@@ -18,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use dicom_core::VR;
 use dicom_dictionary_std::tags;
 

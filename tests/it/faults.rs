@@ -11,8 +11,6 @@
 //! the tool with CAP_DAC_OVERRIDE dropped (setpriv). Without the privilege
 //! to mount, the tests fail saying so.
 
-mod common;
-
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -20,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const READ_ONLY: &str = "Read-only file system";
 const DENIED: &str = "Permission denied";

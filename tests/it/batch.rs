@@ -1,14 +1,12 @@
 //! Batch mode: many files in one process, in parallel, through the same
 //! per-file pipeline.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn batch(datadir: &Path) -> Command {
     let mut cmd = rx_repack();

@@ -1,11 +1,9 @@
 //! Hostile tag values never write outside --logdir and never fail a call
 //! after the file was placed; a failing log dir never loses the source.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use dicom_core::VR;
 use dicom_dictionary_std::tags;
 

@@ -2,11 +2,9 @@
 //! and, once the values that must differ are normalised (stat times and
 //! ids, the data dir prefix), the same JSON, down to key order and layout.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// os.stat fields that differ between any two copies of a file.

@@ -9,8 +9,6 @@
 //! storescp writes it unparsed: in bit-preserving mode (`+B`), which the
 //! mixed test uses.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -20,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use dicom_core::VR;
 use dicom_dictionary_std::tags;
 

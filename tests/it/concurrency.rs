@@ -2,12 +2,10 @@
 //! patient, study and series: no update may be lost, no reader may see
 //! half a file.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Child;
 
-use common::*;
+use crate::common::*;
 use dicom_core::VR;
 use dicom_dictionary_std::tags;
 

@@ -1,6 +1,5 @@
 //! Shared helpers for the integration tests: where the example data and
 //! the px-repack oracle are, and how to run both tools.
-#![allow(dead_code)] // each test binary uses its own subset
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

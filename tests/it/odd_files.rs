@@ -7,8 +7,6 @@
 //! different files may end at the same path. The binary runs with 1 GiB of
 //! address space, so a file that makes it allocate wildly fails the test.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
@@ -836,7 +834,7 @@ impl Sandbox {
             .arg(format!(
                 "ulimit -v {MEMORY_LIMIT_KIB} && exec \"$0\" \"$@\""
             ))
-            .arg(common::rx_repack().get_program())
+            .arg(crate::common::rx_repack().get_program())
             .arg("--xcrdir")
             .arg(&self.inbox)
             .arg("--xcrfile")

@@ -4,12 +4,10 @@
 //! kept, the second under a distinct name; a directory where the file
 //! should go makes the call fail cleanly with the source kept.
 
-mod common;
-
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
 

@@ -12,12 +12,10 @@
 //! Both need root (to mount), as the fault tests do; they fail saying so
 //! without.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 /// Our binary, run where `/proc` is empty.
 fn rx_repack_without_proc() -> Command {
