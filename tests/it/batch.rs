@@ -6,10 +6,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use predicates::prelude::*;
+use predicates::str::contains;
+
 use crate::common::*;
 
-fn batch(datadir: &Path) -> Command {
-    let mut cmd = rx_repack();
+fn batch(datadir: &Path) -> assert_cmd::Command {
+    let mut cmd = rx();
+    cmd.arg("--datadir").arg(datadir);
+    cmd
+}
+
+/// [`batch`] as a process to spawn.
+fn batch_process(datadir: &Path) -> Command {
+    let mut cmd = rx_process();
     cmd.arg("--datadir").arg(datadir);
     cmd
 }
@@ -25,9 +35,11 @@ fn a_directory_is_repacked_like_one_call_per_file() {
     rx_repack_each(&files[..20], &tmp.path().join("each"), None, &[]);
     let incoming = tmp.path().join("incoming");
     copy_files(&files[..20], &incoming.join("nested/deeper"));
-    let out = run_ok(batch(&tmp.path().join("batch")).arg(&incoming));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("20 placed, 0 failed"), "summary: {stderr}");
+    batch(&tmp.path().join("batch"))
+        .arg(&incoming)
+        .assert()
+        .success()
+        .stderr(contains("20 placed, 0 failed"));
     assert!(
         tree(&tmp.path().join("batch")) == tree(&tmp.path().join("each")),
         "trees differ"
@@ -45,13 +57,13 @@ fn image_records_describe_the_placed_files() {
         let tmp = tempfile::tempdir().unwrap();
         let (incoming, log) = (tmp.path().join("in"), tmp.path().join("log"));
         copy_files(files, &incoming);
-        run_ok(
-            batch(&tmp.path().join("data"))
-                .arg("--logdir")
-                .arg(&log)
-                .args(extra)
-                .arg(&incoming),
-        );
+        batch(&tmp.path().join("data"))
+            .arg("--logdir")
+            .arg(&log)
+            .args(extra)
+            .arg(&incoming)
+            .assert()
+            .success();
         let records: Vec<_> = json_files(&log)
             .into_iter()
             .filter(|(path, _)| path.to_string_lossy().contains("-img/"))
@@ -81,27 +93,19 @@ fn image_records_describe_the_placed_files() {
 fn nul_separated_paths_from_stdin() {
     let tmp = tempfile::tempdir().unwrap();
     let files = sag_anon_files();
-    let mut child = batch(&tmp.path().join("data"))
-        .args(["-0", "--log-ndjson", "-j", "2", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
+    let mut paths = Vec::new();
     for f in &files {
-        stdin.write_all(f.as_os_str().as_encoded_bytes()).unwrap();
-        stdin.write_all(b"\0").unwrap();
+        paths.extend(f.as_os_str().as_encoded_bytes());
+        paths.push(0);
     }
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let assert = batch(&tmp.path().join("data"))
+        .args(["-0", "--log-ndjson", "-j", "2", "-"])
+        .write_stdin(paths)
+        .assert()
+        .success();
+    let out = assert.get_output();
     // One whole JSON object per line, never two interleaved.
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+    let lines: Vec<serde_json::Value> = std::str::from_utf8(&out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
@@ -133,17 +137,17 @@ fn parse_all_files_with_substr_matches_px_repack() {
             tmp.path().join(log).display().to_string(),
         ]
     };
-    run_ok(
-        Command::new(px_repack())
-            .args(args("px-data", "px-log"))
-            .args([
-                "--seriesDirTemplate",
-                "%_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID",
-                "-v",
-                "0",
-            ]),
-    );
-    run_ok(rx_repack().args(args("rx-data", "rx-log")));
+    assert_cmd::Command::new(px_repack())
+        .args(args("px-data", "px-log"))
+        .args([
+            "--seriesDirTemplate",
+            "%_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID",
+            "-v",
+            "0",
+        ])
+        .assert()
+        .success();
+    rx().args(args("rx-data", "rx-log")).assert().success();
     assert!(
         tree(&tmp.path().join("px-data")) == tree(&tmp.path().join("rx-data")),
         "data trees differ"
@@ -174,16 +178,11 @@ fn bad_files_are_quarantined_and_the_batch_goes_on() {
         .arg(&quarantine)
         .arg("--cleanup")
         .arg(&incoming)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "any failure makes the exit non-zero"
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("5 placed, 3 failed"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+        .assert()
+        // Any failure makes the exit non-zero.
+        .code(1)
+        .stderr(contains("5 placed, 3 failed").and(contains("panicked").not()));
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr);
     assert_eq!(file_count(&tmp.path().join("data")), 5);
     for name in ["a-text.dcm", "b-empty.dcm", "c-truncated.dcm"] {
         assert!(
@@ -212,7 +211,7 @@ fn sigterm_mid_batch_leaves_a_consistent_state() {
     copy_files(&files, &incoming);
     let originals: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     let (datadir, logdir) = (tmp.path().join("data"), tmp.path().join("log"));
-    let mut child = batch(&datadir)
+    let mut child = batch_process(&datadir)
         .arg("--logdir")
         .arg(&logdir)
         .args(["--cleanup", "-j", "2", "-"])
@@ -258,13 +257,13 @@ fn sigterm_mid_batch_leaves_a_consistent_state() {
     json_files(&logdir);
 
     // A re-run over what is left completes the job.
-    run_ok(
-        batch(&datadir)
-            .arg("--logdir")
-            .arg(&logdir)
-            .arg("--cleanup")
-            .arg(&incoming),
-    );
+    batch(&datadir)
+        .arg("--logdir")
+        .arg(&logdir)
+        .arg("--cleanup")
+        .arg(&incoming)
+        .assert()
+        .success();
     assert_eq!(file_count(&incoming), 0);
     assert_eq!(file_count(&datadir), files.len());
     let images = json_files(&logdir)

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Child;
 
+use assert_cmd::assert::OutputAssertExt;
+
 use crate::common::*;
 use dicom_core::VR;
 use dicom_dictionary_std::tags;
@@ -62,10 +64,10 @@ fn repack_concurrently(files: &[PathBuf], datadir: &Path, logdir: &Path) {
     for f in files {
         if running.len() == AT_ONCE {
             let child = running.remove(0);
-            assert!(child.wait_with_output().unwrap().status.success());
+            child.wait_with_output().unwrap().assert().success();
         }
         running.push(
-            rx_repack()
+            rx_process()
                 .arg("--xcrdirfile")
                 .arg(f)
                 .arg("--datadir")
@@ -81,7 +83,7 @@ fn repack_concurrently(files: &[PathBuf], datadir: &Path, logdir: &Path) {
         );
     }
     for child in running {
-        assert!(child.wait_with_output().unwrap().status.success());
+        child.wait_with_output().unwrap().assert().success();
     }
 }
 

@@ -7,6 +7,8 @@
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
+use assert_cmd::assert::OutputAssertExt;
+
 use crate::common::*;
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
@@ -204,13 +206,14 @@ impl Site {
         } else {
             &["--log-ndjson"]
         };
-        let out = deliver(&src, &self.datadir, &self.logdir, extra);
-        assert!(out.status.success(), "{out:?}");
+        let out = deliver(&src, &self.datadir, &self.logdir, extra)
+            .assert()
+            .success();
         assert_eq!(src.exists(), !cleanup, "source after the delivery");
         if !cleanup {
             assert_eq!(std::fs::read(&src).unwrap(), bytes, "source changed");
         }
-        let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let line: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
         PathBuf::from(line["dst"].as_str().unwrap())
     }
 

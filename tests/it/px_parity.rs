@@ -12,12 +12,12 @@ const PYPX_310_SERIES: &str = "%_pad|5,0_SeriesNumber-%SeriesDescription";
 /// px-repack over the whole series in one process (its own batch mode:
 /// the same code path as once per file, only faster to run).
 fn px_repack_all(input: &Path, datadir: &Path, logdir: &Path, extra: &[&str]) {
-    run_ok(
-        px_command(datadir, logdir, extra)
-            .arg("--xcrdir")
-            .arg(input)
-            .args(["--parseAllFilesWithSubStr", ".dcm"]),
-    );
+    px_command(datadir, logdir, extra)
+        .arg("--xcrdir")
+        .arg(input)
+        .args(["--parseAllFilesWithSubStr", ".dcm"])
+        .assert()
+        .success();
 }
 
 /// Runs both tools on the series with `series_template` (None: each tool's

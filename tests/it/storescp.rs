@@ -81,7 +81,7 @@ impl Site {
     fn xcr_command(&self) -> String {
         format!(
             "{} --xcrdir #p --xcrfile #f --datadir {} --logdir {} --cleanup",
-            sh_quote(Path::new(env!("CARGO_BIN_EXE_rx-repack"))),
+            sh_quote(rx_path()),
             sh_quote(&self.datadir()),
             sh_quote(&self.logdir()),
         )
@@ -239,12 +239,13 @@ fn run_bounded(mut cmd: Command, log: &Path) -> ExitStatus {
     panic!("{cmd:?} did not finish in {DEADLINE:?}:\n{}", tail(log));
 }
 
-/// Sends every `*.dcm` file in the directory `dir` in one association.
+/// Sends every file in the directory `dir` in one association (no file
+/// name pattern: the example series' directory holds only its instances).
 fn storescu(scp: &Storescp, dir: &Path) {
     let log = dir.with_extension("storescu.log");
     let mut cmd = dcmtk("storescu");
     cmd.args(["-aet", "RXTESTSCU", "-aec", SCP_AE_TITLE])
-        .args(["-ta", "30", "-td", "60", "+sd", "+sp", "*.dcm", "127.0.0.1"])
+        .args(["-ta", "30", "-td", "60", "+sd", "127.0.0.1"])
         .arg(scp.port.to_string())
         .arg(dir);
     let status = run_bounded(cmd, &log);
