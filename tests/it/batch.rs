@@ -10,6 +10,7 @@ use predicates::prelude::*;
 use predicates::str::contains;
 
 use crate::common::*;
+use crate::oracle;
 
 fn batch(datadir: &Path) -> assert_cmd::Command {
     let mut cmd = rx();
@@ -119,46 +120,38 @@ fn nul_separated_paths_from_stdin() {
     assert_eq!(file_count(&tmp.path().join("data")), files.len());
 }
 
+/// px-repack's output for the same command is the oracle's `substr` case.
 #[test]
 fn parse_all_files_with_substr_matches_px_repack() {
+    let px = oracle::case("substr");
+    assert_eq!(
+        px.args()[..4],
+        [
+            "--seriesDirTemplate",
+            "%_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID",
+            "--parseAllFilesWithSubStr",
+            "0001,.dcm"
+        ],
+        "the oracle's substr case ran another command"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let incoming = tmp.path().join("incoming");
     copy_files(&sag_anon_files(), &incoming);
     std::fs::write(incoming.join("notes.txt"), "not selected").unwrap();
-    let args = |data: &str, log: &str| {
-        vec![
-            "--xcrdir".to_string(),
-            incoming.display().to_string(),
-            "--parseAllFilesWithSubStr".into(),
-            "0001,.dcm".into(),
-            "--datadir".into(),
-            tmp.path().join(data).display().to_string(),
-            "--logdir".into(),
-            tmp.path().join(log).display().to_string(),
-        ]
-    };
-    assert_cmd::Command::new(px_repack())
-        .args(args("px-data", "px-log"))
-        .args([
-            "--seriesDirTemplate",
-            "%_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID",
-            "-v",
-            "0",
-        ])
+    let (rx_data, rx_log) = (tmp.path().join("rx-data"), tmp.path().join("rx-log"));
+    rx().arg("--xcrdir")
+        .arg(&incoming)
+        .args(["--parseAllFilesWithSubStr", "0001,.dcm"])
+        .arg("--datadir")
+        .arg(&rx_data)
+        .arg("--logdir")
+        .arg(&rx_log)
         .assert()
         .success();
-    rx().args(args("rx-data", "rx-log")).assert().success();
-    assert!(
-        tree(&tmp.path().join("px-data")) == tree(&tmp.path().join("rx-data")),
-        "data trees differ"
-    );
-    let names = |log: &str| -> Vec<PathBuf> {
-        json_files(&tmp.path().join(log))
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect()
-    };
-    assert_eq!(names("rx-log"), names("px-log"));
+    px.assert_same_tree(&rx_data);
+    let names =
+        |log: &Path| -> Vec<PathBuf> { json_files(log).into_iter().map(|(p, _)| p).collect() };
+    assert_eq!(names(&rx_log), names(&px.log()));
     assert!(incoming.join("notes.txt").exists());
 }
 

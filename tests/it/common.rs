@@ -63,43 +63,6 @@ pub fn rx_process() -> Command {
     Command::new(rx_path())
 }
 
-/// px-repack 3.12.6 from the venv `get_oracle.sh` makes.
-pub fn px_repack() -> PathBuf {
-    let path = examples_dir().join("pypx-venv/bin/px-repack");
-    assert!(
-        path.exists(),
-        "px-repack (the format oracle) is missing at {}: run `./get_oracle.sh examples-data` first",
-        path.display()
-    );
-    path
-}
-
-/// px-repack writing into `datadir` and `logdir`, quietly; the caller
-/// adds what to repack.
-pub fn px_command(datadir: &Path, logdir: &Path, extra: &[&str]) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::new(px_repack());
-    cmd.arg("--datadir")
-        .arg(datadir)
-        .arg("--logdir")
-        .arg(logdir)
-        .args(["--verbosity", "0"])
-        .args(extra);
-    cmd
-}
-
-/// Runs px-repack once per file, as storescp would.
-pub fn px_repack_each(files: &[PathBuf], datadir: &Path, logdir: &Path, extra: &[&str]) {
-    for f in files {
-        px_command(datadir, logdir, extra)
-            .arg("--xcrdir")
-            .arg(f.parent().unwrap())
-            .arg("--xcrfile")
-            .arg(f.file_name().unwrap())
-            .assert()
-            .success();
-    }
-}
-
 /// Copies `files` into a fresh directory `dir` (writable copies).
 pub fn copy_files(files: &[PathBuf], dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();

@@ -8,6 +8,7 @@
 //! need DCMTK.
 
 mod common;
+mod oracle;
 
 mod batch;
 mod concurrency;

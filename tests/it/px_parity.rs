@@ -1,62 +1,62 @@
 //! The data tree we make is the one px-repack 3.12.6 makes: same relative
-//! paths, same bytes, for its templates and ours.
-
-use std::path::Path;
+//! paths, same bytes, for its templates and ours. px-repack's trees are in
+//! the oracle (`get_oracle.sh`), made in its batch mode: the same code path
+//! as once per file, and the tree does not depend on the order.
 
 use crate::common::*;
+use crate::oracle;
 
 const RX_SERIES: &str = "%_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID";
 const PX_DEFAULT_SERIES: &str = "%SeriesDescription-%_seahash|7_SeriesInstanceUID";
 const PYPX_310_SERIES: &str = "%_pad|5,0_SeriesNumber-%SeriesDescription";
 
-/// px-repack over the whole series in one process (its own batch mode:
-/// the same code path as once per file, only faster to run).
-fn px_repack_all(input: &Path, datadir: &Path, logdir: &Path, extra: &[&str]) {
-    px_command(datadir, logdir, extra)
-        .arg("--xcrdir")
-        .arg(input)
-        .args(["--parseAllFilesWithSubStr", ".dcm"])
-        .assert()
-        .success();
-}
-
-/// Runs both tools on the series with `series_template` (None: each tool's
-/// default for px-repack, the given `rx_series` for us) and compares trees.
-fn assert_same_tree(px_extra: &[&str], rx_extra: &[&str]) {
+/// Runs our binary once per file with `rx_extra` and compares its tree
+/// with px-repack's in the oracle's case `px_case`.
+fn assert_same_tree(px_case: &str, rx_extra: &[&str]) {
+    let px = oracle::case(px_case);
     let tmp = tempfile::tempdir().unwrap();
-    let files = sag_anon_files();
-    px_repack_all(
-        &sag_anon(),
-        &tmp.path().join("px-data"),
-        &tmp.path().join("px-log"),
-        px_extra,
+    rx_repack_each(
+        &sag_anon_files(),
+        &tmp.path().join("rx-data"),
+        None,
+        rx_extra,
     );
-    rx_repack_each(&files, &tmp.path().join("rx-data"), None, rx_extra);
-    let px = tree(&tmp.path().join("px-data"));
-    let rx = tree(&tmp.path().join("rx-data"));
-    assert_eq!(px.len(), 192, "px-repack placed {} files", px.len());
-    let px_paths: Vec<_> = px.iter().map(|(p, _)| p).collect();
-    let rx_paths: Vec<_> = rx.iter().map(|(p, _)| p).collect();
-    assert_eq!(rx_paths, px_paths, "relative paths differ");
-    assert!(px == rx, "same paths, but some bytes differ");
+    px.assert_same_tree(&tmp.path().join("rx-data"));
 }
 
+/// px-repack with `--seriesDirTemplate` [`RX_SERIES`].
 #[test]
 fn default_layout_matches_px_repack_with_rx_series_template() {
-    assert_same_tree(&["--seriesDirTemplate", RX_SERIES], &[]);
+    assert_same_tree("records", &[]);
 }
 
+/// px-repack with its own defaults.
 #[test]
 fn px_repack_default_templates_match() {
-    assert_same_tree(&[], &["--seriesDirTemplate", PX_DEFAULT_SERIES]);
+    assert_same_tree("px-default", &["--seriesDirTemplate", PX_DEFAULT_SERIES]);
 }
 
+/// Both with `--seriesDirTemplate` [`PYPX_310_SERIES`].
 #[test]
 fn pypx_310_series_template_matches() {
-    assert_same_tree(
-        &["--seriesDirTemplate", PYPX_310_SERIES],
-        &["--seriesDirTemplate", PYPX_310_SERIES],
-    );
+    assert_same_tree("pypx-310", &["--seriesDirTemplate", PYPX_310_SERIES]);
+}
+
+/// The oracle's trees were made with the series templates named here.
+#[test]
+fn the_oracle_used_these_templates() {
+    for (case, template) in [
+        ("records", Some(RX_SERIES)),
+        ("px-default", None),
+        ("pypx-310", Some(PYPX_310_SERIES)),
+    ] {
+        let args = oracle::case(case).args();
+        let given = args
+            .iter()
+            .position(|a| a == "--seriesDirTemplate")
+            .map(|i| args[i + 1].as_str());
+        assert_eq!(given, template, "{case}: {args:?}");
+    }
 }
 
 #[test]
