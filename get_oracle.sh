@@ -23,7 +23,8 @@
 # renamed when complete, so an interrupted run leaves no half oracle.
 set -euo pipefail
 
-# Bump when what is made below changes (and RECIPE in tests/it/common.rs).
+# Bump when what is made below changes, and RECIPE in tests/it/oracle.rs
+# with it: the tests then ask for the oracle to be made again.
 recipe=1
 rx_series='%_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID'
 pypx_310_series='%_pad|5,0_SeriesNumber-%SeriesDescription'
