@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Puts what the tests and benchmarks need into DIR (default: examples-data):
-#   DIR/SAG-anon/       the 192-instance SAG-anon MR series (MIT licence)
-#   DIR/pypx-venv/      px-repack (pypx 3.12.6), the format oracle
-# Safe to run again: finished parts are kept.
+# Puts the example series into DIR (default: examples-data):
+#   DIR/SAG-anon/             the 192 instances of the SAG-anon MR series, and
+#                             nothing else (a batch or `storescu +sd` over it
+#                             meets only DICOM files)
+#   DIR/SAG-anon.LICENSE      its licence (MIT) and README, beside it
+#   DIR/SAG-anon.README.md
+# Safe to run again: a complete copy is kept. The tests also need px-repack's
+# output on it: ./get_oracle.sh DIR.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,17 +15,22 @@ mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
 series="$dir/SAG-anon"
-if [ "$(find "$series" -name '*.dcm' 2>/dev/null | wc -l)" -ne 192 ]; then
+complete() {
+  [ "$(find "$1" -maxdepth 1 -type f -name '*.dcm' 2>/dev/null | wc -l)" -eq 192 ] &&
+    [ "$(find "$1" -mindepth 1 2>/dev/null | wc -l)" -eq 192 ]
+}
+
+if ! complete "$series"; then
   rm -rf "$series" "$series.partial"
+  mkdir -p "$series.partial"
   shared=$(ls -d "$here"/../shared/examples/FNNDSC-SAG-anon-* 2>/dev/null | head -n 1 || true)
   if [ -n "$shared" ]; then
     echo "get_examples: copying SAG-anon from $shared"
-    cp -r "$shared" "$series.partial"
+    cp -r "$shared"/. "$series.partial"
   else
     echo "get_examples: downloading SAG-anon from github.com/FNNDSC/SAG-anon"
-    mkdir -p "$series.partial"
-    if ! curl -fsSL https://github.com/FNNDSC/SAG-anon/archive/refs/heads/master.tar.gz \
-      | tar -xz -C "$series.partial" --strip-components=1; then
+    if ! curl -fsSL https://github.com/FNNDSC/SAG-anon/archive/refs/heads/master.tar.gz |
+      tar -xz -C "$series.partial" --strip-components=1; then
       rm -rf "$series.partial"
       echo "get_examples: could not download SAG-anon; put the series (192 .dcm files) in $series," >&2
       echo "get_examples: or run from a checkout with ../shared/examples/FNNDSC-SAG-anon-* beside it" >&2
@@ -29,14 +38,18 @@ if [ "$(find "$series" -name '*.dcm' 2>/dev/null | wc -l)" -ne 192 ]; then
     fi
   fi
   chmod -R u+w "$series.partial"
+  # Only the instances stay in the series directory; the rest (LICENSE,
+  # README.md) goes beside it as SAG-anon.<name>.
+  find "$series.partial" -mindepth 1 -maxdepth 1 ! -name '*.dcm' -print0 |
+    while IFS= read -r -d '' extra; do
+      rm -rf "$series.$(basename "$extra")"
+      mv "$extra" "$series.$(basename "$extra")"
+    done
+  if ! complete "$series.partial"; then
+    echo "get_examples: $series.partial does not hold exactly 192 .dcm files:" >&2
+    find "$series.partial" -mindepth 1 ! -name '*.dcm' | head >&2
+    exit 1
+  fi
   mv "$series.partial" "$series"
-fi
-
-venv="$dir/pypx-venv"
-if ! "$venv/bin/px-repack" --version >/dev/null 2>&1 && [ ! -x "$venv/bin/px-repack" ]; then
-  echo "get_examples: installing px-repack (pypx 3.12.6) into $venv"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'pypx==3.12.6' 'pydicom<3'
 fi
 echo "get_examples: ready in $dir"

@@ -18,7 +18,8 @@
 # Environment: FILES (how many instances, default all 192), RUNS (runs of
 # each fast command, default 10), PX_RUNS (runs of px-repack, default 2),
 # OUT (where the table goes, default target/bench/suite.md).
-# Needs: hyperfine and fd (Debian: hyperfine, fd-find), ./get_examples.sh.
+# Needs: hyperfine and fd (Debian: hyperfine, fd-find); runs ./get_examples.sh
+# and ./get_oracle.sh (px-repack) itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,7 @@ for tool in hyperfine "$fd"; do
 done
 
 ./get_examples.sh examples-data >/dev/null
+./get_oracle.sh examples-data >/dev/null
 rx=$(benches/build.sh)
 px=$PWD/examples-data/pypx-venv/bin/px-repack
 

@@ -1,6 +1,6 @@
 """Writes the seed files of the `header` fuzz target into fuzz/corpus/header.
 
-Run with a Python that has pydicom 2.x (examples-data/pypx-venv has one):
+Run with a Python that has pydicom 2.x (examples-data/pypx-venv has one, from ./get_oracle.sh):
 
     examples-data/pypx-venv/bin/python fuzz/make_seeds.py
 

@@ -5,7 +5,8 @@ use clap::Parser;
 
 use rx_repack::cli::Cli;
 use rx_repack::config::{Config, Input};
-use rx_repack::{batch, exit_codes, pipeline, report};
+use rx_repack::report::Report;
+use rx_repack::{batch, exit_codes, pipeline};
 
 fn main() -> ExitCode {
     let resolved = Config::from_cli(Cli::parse()).context("cannot start");
@@ -19,7 +20,9 @@ fn main() -> ExitCode {
     ExitCode::from(match input {
         Input::One(src) => {
             let result = pipeline::repack(&src, &config);
-            report::report(&src, &result, config.verbosity, config.ndjson);
+            let report = Report::of(&src, &result, config.verbosity, config.ndjson);
+            report.print_record();
+            report.print_message();
             if result.is_ok() {
                 exit_codes::SUCCESS
             } else {

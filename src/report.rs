@@ -22,6 +22,10 @@ struct Record<'a> {
     PatientID: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     SeriesInstanceUID: Option<&'a str>,
+    /// `new`, `replaced` (a re-delivery) or `renamed` (another instance
+    /// holds the name its tags give).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -44,6 +48,11 @@ pub fn ndjson_line(src: &Path, result: &Result<Repacked, RepackError>) -> String
             size: Some(done.size),
             PatientID: done.patient_id.as_deref(),
             SeriesInstanceUID: done.series_instance_uid.as_deref(),
+            outcome: Some(match done.outcome {
+                Outcome::New => "new",
+                Outcome::Replaced => "replaced",
+                Outcome::Renamed => "renamed",
+            }),
             error: None,
             missing: done.missing.iter().map(|name| missing(name)).collect(),
         },
@@ -53,6 +62,7 @@ pub fn ndjson_line(src: &Path, result: &Result<Repacked, RepackError>) -> String
             size: None,
             PatientID: None,
             SeriesInstanceUID: None,
+            outcome: None,
             error: Some(e.to_string()),
             missing: Vec::new(),
         },
@@ -71,31 +81,61 @@ fn missing(name: &'static str) -> Missing {
     }
 }
 
-/// Prints the outcome of one file as `verbosity` and `ndjson` ask. Each
-/// line goes out in one write, so lines of parallel workers never mix.
-pub fn report(src: &Path, result: &Result<Repacked, RepackError>, verbosity: u8, ndjson: bool) {
-    if ndjson {
-        let line = format!("{}\n", ndjson_line(src, result));
-        let _ = std::io::stdout().lock().write_all(line.as_bytes());
+/// What the user is told about one file: an NDJSON line on stdout, a
+/// line on stderr, either or both or neither.
+pub struct Report {
+    stdout: Option<String>,
+    stderr: Option<String>,
+}
+
+impl Report {
+    /// The report on `result` for `src`, as `verbosity` and `ndjson` ask.
+    pub fn of(
+        src: &Path,
+        result: &Result<Repacked, RepackError>,
+        verbosity: u8,
+        ndjson: bool,
+    ) -> Report {
+        let src_shown = src.display();
+        let stderr = match result {
+            Err(e) => Some(format!("rx-repack: error: {src_shown}: {e}\n")),
+            Ok(done) if verbosity >= 1 && done.outcome == Outcome::Renamed => Some(format!(
+                "rx-repack: warning: {src_shown}: a different instance holds the name its tags give; placed at {}\n",
+                done.dst.display()
+            )),
+            Ok(done) if verbosity >= 1 && !done.missing.is_empty() && !ndjson => Some(format!(
+                "rx-repack: warning: {src_shown}: missing {} (keyword used in the name)\n",
+                done.missing.join(", ")
+            )),
+            Ok(done) if verbosity >= 2 => Some(format!(
+                "rx-repack: {src_shown} -> {}\n",
+                done.dst.display()
+            )),
+            Ok(_) => None,
+        };
+        Report {
+            stdout: ndjson.then(|| format!("{}\n", ndjson_line(src, result))),
+            stderr,
+        }
     }
-    let src_shown = src.display();
-    let message = match result {
-        Err(e) => Some(format!("rx-repack: error: {src_shown}: {e}\n")),
-        Ok(done) if verbosity >= 1 && done.outcome == Outcome::Renamed => Some(format!(
-            "rx-repack: warning: {src_shown}: a different instance holds the name its tags give; placed at {}\n",
-            done.dst.display()
-        )),
-        Ok(done) if verbosity >= 1 && !done.missing.is_empty() && !ndjson => Some(format!(
-            "rx-repack: warning: {src_shown}: missing {} (keyword used in the name)\n",
-            done.missing.join(", ")
-        )),
-        Ok(done) if verbosity >= 2 => Some(format!(
-            "rx-repack: {src_shown} -> {}\n",
-            done.dst.display()
-        )),
-        Ok(_) => None,
-    };
-    if let Some(message) = message {
-        let _ = std::io::stderr().lock().write_all(message.as_bytes());
+
+    /// Whether there is a line for stderr.
+    pub fn has_message(&self) -> bool {
+        self.stderr.is_some()
+    }
+
+    /// Prints the NDJSON line, if any. Each line goes out in one write, so
+    /// lines of parallel workers never mix.
+    pub fn print_record(&self) {
+        if let Some(line) = &self.stdout {
+            let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        }
+    }
+
+    /// Prints the stderr line, if any, in one write.
+    pub fn print_message(&self) {
+        if let Some(line) = &self.stderr {
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
     }
 }

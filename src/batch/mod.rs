@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use crate::config::{Batch, Config};
 use crate::exit_codes;
 use crate::pipeline::{self, RepackError, Repacked};
-use crate::report;
+use crate::report::Report;
 use inputs::for_each_input;
-use progress::Progress;
+use progress::{Counter, Progress};
 
 #[derive(Default)]
 struct Totals {
@@ -41,7 +41,7 @@ pub fn run(batch: &Batch, config: &Config) -> u8 {
             batch.clone(),
             Arc::clone(&stop),
             Arc::clone(&totals),
-            progress.clone(),
+            progress.counter().clone(),
         );
         std::thread::spawn(move || {
             let _ = for_each_input(&batch.inputs, batch.null, &mut |item| {
@@ -70,7 +70,7 @@ pub fn run(batch: &Batch, config: &Config) -> u8 {
     let jobs = Mutex::new(jobs);
     std::thread::scope(|scope| {
         for _ in 0..batch.jobs {
-            scope.spawn(|| work(&jobs, &stop, config, &totals, &progress));
+            scope.spawn(|| work(&jobs, &stop, config, &totals, progress.counter()));
         }
     });
     let interrupted = stop.load(Ordering::Relaxed);
@@ -106,7 +106,7 @@ fn work(
     stop: &AtomicBool,
     config: &Config,
     totals: &Totals,
-    progress: &Progress,
+    progress: &Counter,
 ) {
     while !stop.load(Ordering::Relaxed) {
         let next = match jobs.lock() {
@@ -120,7 +120,12 @@ fn work(
         };
         let result = pipeline::repack(&path, config);
         count(&result, totals);
-        progress.suspend(|| report::report(&path, &result, config.verbosity, config.ndjson));
+        let report = Report::of(&path, &result, config.verbosity, config.ndjson);
+        report.print_record();
+        // Clearing the bar to print redraws it: only when there is a line.
+        if report.has_message() {
+            progress.suspend(|| report.print_message());
+        }
         progress.done();
     }
 }

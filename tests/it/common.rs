@@ -1,9 +1,12 @@
-//! Shared helpers for the integration tests: where the example data and
-//! the px-repack oracle are, and how to run both tools.
-#![allow(dead_code)] // each test binary uses its own subset
+//! Shared helpers for the integration tests: where the example data is,
+//! how to run our binary, and what no crate does for us (a child killed at
+//! a chosen moment, mounts, the checks of what a refused call left).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
+
+use walkdir::WalkDir;
 
 /// The directory `get_examples.sh` fills (override with RX_REPACK_EXAMPLES).
 pub fn examples_dir() -> PathBuf {
@@ -12,15 +15,21 @@ pub fn examples_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("examples-data"))
 }
 
-/// The 192-instance SAG-anon series; fails with instructions if absent.
+/// The 192-instance SAG-anon series, a directory holding those 192 `.dcm`
+/// files and nothing else; fails with instructions if it is not that.
 pub fn sag_anon() -> PathBuf {
     let dir = examples_dir().join("SAG-anon");
-    let count = std::fs::read_dir(&dir)
-        .map(|entries| entries.filter_map(Result::ok).count())
-        .unwrap_or(0);
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
     assert!(
-        count >= 192,
-        "the SAG-anon example series is missing from {}: run `./get_examples.sh examples-data` first",
+        names.len() == 192 && names.iter().all(|n| n.ends_with(".dcm")),
+        "{} does not hold the 192 instances of the SAG-anon example series and nothing \
+         else: run `./get_examples.sh examples-data`",
         dir.display()
     );
     dir
@@ -31,26 +40,27 @@ pub fn sag_anon_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(sag_anon())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
         .collect();
     files.sort();
     files
 }
 
-/// px-repack 3.12.6 from the venv `get_examples.sh` makes.
-pub fn px_repack() -> PathBuf {
-    let path = examples_dir().join("pypx-venv/bin/px-repack");
-    assert!(
-        path.exists(),
-        "px-repack (the format oracle) is missing at {}: run `./get_examples.sh examples-data` first",
-        path.display()
-    );
-    path
+/// The path of our binary, for commands that run it behind a wrapper.
+pub fn rx_path() -> &'static Path {
+    assert_cmd::cargo::cargo_bin!("rx-repack")
 }
 
-/// Our binary.
-pub fn rx_repack() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_rx-repack"))
+/// Our binary, run to its end by assert_cmd (`.assert()`, `.output()`),
+/// killed if it takes more than a minute.
+pub fn rx() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(rx_path());
+    cmd.timeout(Duration::from_secs(60));
+    cmd
+}
+
+/// Our binary as a process to spawn and watch while it runs.
+pub fn rx_process() -> Command {
+    Command::new(rx_path())
 }
 
 /// Copies `files` into a fresh directory `dir` (writable copies).
@@ -66,33 +76,14 @@ pub fn copy_files(files: &[PathBuf], dir: &Path) {
     }
 }
 
-/// Runs a command and returns its output, failing with its stderr if it
-/// did not succeed.
-pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("command runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Every file under `root`, sorted.
+/// Every file under `root` (anything but a directory), sorted.
 pub fn files_under(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
+    let mut out: Vec<PathBuf> = WalkDir::new(root)
+        .into_iter()
+        .map(|entry| entry.unwrap_or_else(|e| panic!("walking {}: {e}", root.display())))
+        .filter(|entry| !entry.file_type().is_dir())
+        .map(walkdir::DirEntry::into_path)
+        .collect();
     out.sort();
     out
 }
@@ -108,36 +99,10 @@ pub fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         .collect()
 }
 
-/// px-repack writing into `datadir` and `logdir`, quietly; the caller
-/// adds what to repack.
-pub fn px_command(datadir: &Path, logdir: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(px_repack());
-    cmd.arg("--datadir")
-        .arg(datadir)
-        .arg("--logdir")
-        .arg(logdir)
-        .args(["--verbosity", "0"])
-        .args(extra);
-    cmd
-}
-
-/// Runs px-repack once per file, as storescp would.
-pub fn px_repack_each(files: &[PathBuf], datadir: &Path, logdir: &Path, extra: &[&str]) {
-    for f in files {
-        run_ok(
-            px_command(datadir, logdir, extra)
-                .arg("--xcrdir")
-                .arg(f.parent().unwrap())
-                .arg("--xcrfile")
-                .arg(f.file_name().unwrap()),
-        );
-    }
-}
-
 /// Runs our binary once per file, as storescp would.
 pub fn rx_repack_each(files: &[PathBuf], datadir: &Path, logdir: Option<&Path>, extra: &[&str]) {
     for f in files {
-        let mut cmd = rx_repack();
+        let mut cmd = rx();
         cmd.arg("--xcrdir")
             .arg(f.parent().unwrap())
             .arg("--xcrfile")
@@ -148,7 +113,7 @@ pub fn rx_repack_each(files: &[PathBuf], datadir: &Path, logdir: Option<&Path>, 
         if let Some(logdir) = logdir {
             cmd.arg("--logdir").arg(logdir);
         }
-        run_ok(&mut cmd);
+        cmd.assert().success();
     }
 }
 
@@ -247,11 +212,13 @@ impl Drop for Running {
     }
 }
 
-/// Runs `cmd` (stdin closed) for at most a minute.
-pub fn run_bounded(cmd: &mut Command) -> Output {
-    Running::spawn(cmd.stdin(std::process::Stdio::null()))
-        .finish(std::time::Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{cmd:?} {e}"))
+/// Runs `cmd` to its end (stdin closed), killed if it takes more than a
+/// minute.
+pub fn run_bounded(cmd: Command) -> Output {
+    assert_cmd::Command::from_std(cmd)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("the command starts")
 }
 
 /// Delivers `src` as storescp does (`--xcrdir`/`--xcrfile`), running
@@ -263,23 +230,22 @@ pub fn deliver_with(
     logdir: &Path,
     extra: &[&str],
 ) -> Output {
-    run_bounded(
-        program
-            .arg("--xcrdir")
-            .arg(src.parent().unwrap())
-            .arg("--xcrfile")
-            .arg(src.file_name().unwrap())
-            .arg("--datadir")
-            .arg(datadir)
-            .arg("--logdir")
-            .arg(logdir)
-            .args(extra),
-    )
+    program
+        .arg("--xcrdir")
+        .arg(src.parent().unwrap())
+        .arg("--xcrfile")
+        .arg(src.file_name().unwrap())
+        .arg("--datadir")
+        .arg(datadir)
+        .arg("--logdir")
+        .arg(logdir)
+        .args(extra);
+    run_bounded(program)
 }
 
 /// [`deliver_with`] our binary itself.
 pub fn deliver(src: &Path, datadir: &Path, logdir: &Path, extra: &[&str]) -> Output {
-    deliver_with(rx_repack(), src, datadir, logdir, extra)
+    deliver_with(rx_process(), src, datadir, logdir, extra)
 }
 
 /// Whether `path` names one of our temporary files (`.rx-repack-*.tmp`).

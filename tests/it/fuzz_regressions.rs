@@ -16,8 +16,7 @@ use rx_repack::layout::template::Template;
 use rx_repack::pipeline::wanted_tags;
 use rx_repack::reading::{read_elements, read_whole_header};
 
-#[allow(dead_code)] // the fuzz targets use the rest
-#[path = "../fuzz/checks.rs"]
+#[path = "../../fuzz/checks.rs"]
 mod checks;
 
 /// The files of one corpus, sorted; fails clearly when it is missing.

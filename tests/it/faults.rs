@@ -11,8 +11,6 @@
 //! the tool with CAP_DAC_OVERRIDE dropped (setpriv). Without the privilege
 //! to mount, the tests fail saying so.
 
-mod common;
-
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -20,7 +18,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::*;
+use assert_cmd::assert::OutputAssertExt;
+
+use crate::common::*;
 
 const READ_ONLY: &str = "Read-only file system";
 const DENIED: &str = "Permission denied";
@@ -32,14 +32,14 @@ fn a_read_only_destination_is_refused_and_the_source_kept() {
     for cleanup in [false, true] {
         let scene = Scene::new();
         let _read_only = Mount::tmpfs(&scene.datadir, "size=1m,ro");
-        problems.extend(scene.refused("read-only data dir", rx_repack(), 0, cleanup, READ_ONLY));
+        problems.extend(scene.refused("read-only data dir", rx_process(), 0, cleanup, READ_ONLY));
 
         // The series dir exists (an earlier instance is in it) but its file
         // system has become read-only.
         let scene = Scene::new();
         let series_dir = scene.place(0);
         let _read_only = Mount::read_only_bind(&series_dir);
-        problems.extend(scene.refused("read-only series dir", rx_repack(), 1, cleanup, READ_ONLY));
+        problems.extend(scene.refused("read-only series dir", rx_process(), 1, cleanup, READ_ONLY));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
@@ -76,7 +76,7 @@ fn a_full_data_file_system_is_refused_and_the_source_kept() {
             examples()[0].len() > 128 * 1024,
             "the instance must not fit"
         );
-        problems.extend(scene.refused("full data dir", rx_repack(), 0, cleanup, FULL));
+        problems.extend(scene.refused("full data dir", rx_process(), 0, cleanup, FULL));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
@@ -88,7 +88,7 @@ fn a_full_log_file_system_is_refused_and_the_source_kept() {
         let mut scene = Scene::new();
         let _small = scene.log_on_small_tmpfs();
         fill(&scene.logdir.with_file_name("filler"));
-        problems.extend(scene.refused("full log dir", rx_repack(), 0, cleanup, FULL));
+        problems.extend(scene.refused("full log dir", rx_process(), 0, cleanup, FULL));
 
         // A series already recorded: only the image record is left to write.
         let mut scene = Scene::new();
@@ -97,7 +97,7 @@ fn a_full_log_file_system_is_refused_and_the_source_kept() {
         fill(&scene.logdir.with_file_name("filler"));
         problems.extend(scene.refused(
             "full log dir, series recorded",
-            rx_repack(),
+            rx_process(),
             1,
             cleanup,
             FULL,
@@ -121,7 +121,7 @@ fn sources_removed_mid_run_are_reported_and_the_others_placed() {
         .collect();
     let removed = [&sources[25], &sources[30], &sources[39]];
     let mut batch = Running::spawn(
-        rx_repack()
+        rx_process()
             .arg("--datadir")
             .arg(&scene.datadir)
             .arg("--logdir")
@@ -248,9 +248,10 @@ impl Scene {
             &self.datadir,
             &self.logdir,
             &["--log-ndjson"],
-        );
-        assert!(out.status.success(), "{out:?}");
-        let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        )
+        .assert()
+        .success();
+        let line: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
         PathBuf::from(line["dst"].as_str().unwrap())
             .parent()
             .unwrap()
@@ -296,7 +297,7 @@ impl Scene {
 /// that permission bits stop it although it runs as root.
 fn unprivileged() -> Command {
     let mut cmd = without_dac_override();
-    cmd.arg(rx_repack().get_program());
+    cmd.arg(rx_path());
     cmd
 }
 

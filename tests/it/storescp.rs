@@ -9,8 +9,6 @@
 //! storescp writes it unparsed: in bit-preserving mode (`+B`), which the
 //! mixed test uses.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -20,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use dicom_core::VR;
 use dicom_dictionary_std::tags;
 
@@ -83,7 +81,7 @@ impl Site {
     fn xcr_command(&self) -> String {
         format!(
             "{} --xcrdir #p --xcrfile #f --datadir {} --logdir {} --cleanup",
-            sh_quote(Path::new(env!("CARGO_BIN_EXE_rx-repack"))),
+            sh_quote(rx_path()),
             sh_quote(&self.datadir()),
             sh_quote(&self.logdir()),
         )
@@ -241,12 +239,17 @@ fn run_bounded(mut cmd: Command, log: &Path) -> ExitStatus {
     panic!("{cmd:?} did not finish in {DEADLINE:?}:\n{}", tail(log));
 }
 
-/// Sends every `*.dcm` file in the directory `dir` in one association.
+/// Sends every file in the directory `dir` in one association (no file
+/// name pattern: the example series' directory holds only its instances).
 fn storescu(scp: &Storescp, dir: &Path) {
-    let log = dir.with_extension("storescu.log");
+    // Beside storescp's own log, in the test's scratch dir.
+    let log = scp.log.with_file_name(format!(
+        "storescu-{}.log",
+        dir.file_name().unwrap().to_string_lossy()
+    ));
     let mut cmd = dcmtk("storescu");
     cmd.args(["-aet", "RXTESTSCU", "-aec", SCP_AE_TITLE])
-        .args(["-ta", "30", "-td", "60", "+sd", "+sp", "*.dcm", "127.0.0.1"])
+        .args(["-ta", "30", "-td", "60", "+sd", "127.0.0.1"])
         .arg(scp.port.to_string())
         .arg(dir);
     let status = run_bounded(cmd, &log);

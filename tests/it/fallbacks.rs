@@ -12,19 +12,17 @@
 //! Both need root (to mount), as the fault tests do; they fail saying so
 //! without.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 /// Our binary, run where `/proc` is empty.
 fn rx_repack_without_proc() -> Command {
     let mut cmd = Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
         .arg(r#"mount -t tmpfs none /proc && exec "$0" "$@""#)
-        .arg(env!("CARGO_BIN_EXE_rx-repack"));
+        .arg(rx_path());
     cmd
 }
 
@@ -61,15 +59,15 @@ fn across_file_systems_the_result_is_the_same() {
     let tmp = tempfile::tempdir().unwrap();
     let at = |name: &str| tmp.path().join(name);
     copy_files(files, &at("in"));
-    batch(rx_repack(), &at("in"), &at("data"), &at("log"), &[]);
+    batch(rx_process(), &at("in"), &at("data"), &at("log"), &[]);
 
     let other = Mount::tmpfs(&at("tmpfs"), "size=64m");
     let data = other.dir.join("data");
-    batch(rx_repack(), &at("in"), &data, &at("log-copy"), &[]);
+    batch(rx_process(), &at("in"), &data, &at("log-copy"), &[]);
     assert!(tree(&data) == tree(&at("data")), "the copy differs");
     std::fs::remove_dir_all(&data).unwrap();
     batch(
-        rx_repack(),
+        rx_process(),
         &at("in"),
         &data,
         &at("log-move"),
@@ -92,7 +90,7 @@ fn without_unnamed_files_the_result_is_the_same() {
     let tmp = tempfile::tempdir().unwrap();
     let at = |name: &str| tmp.path().join(name);
     copy_files(files, &at("in"));
-    batch(rx_repack(), &at("in"), &at("data"), &at("log"), &[]);
+    batch(rx_process(), &at("in"), &at("data"), &at("log"), &[]);
 
     // Copy, then the same files again (each replaces its earlier delivery).
     for _ in 0..2 {

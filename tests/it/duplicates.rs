@@ -4,12 +4,12 @@
 //! kept, the second under a distinct name; a directory where the file
 //! should go makes the call fail cleanly with the source kept.
 
-mod common;
-
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use assert_cmd::assert::OutputAssertExt;
+
+use crate::common::*;
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
 
@@ -79,9 +79,14 @@ fn different_instances_whose_names_sanitise_alike_are_both_kept() {
     for (edits_a, edits_b) in pairs {
         let site = Site::new();
         let (a, b) = (site.variant(edits_a), site.variant(edits_b));
-        let first = [site.deliver(&a, false), site.deliver(&b, false)];
+        let (at_a, new) = site.deliver_reported(&a, false);
+        let (at_b, renamed) = site.deliver_reported(&b, false);
+        assert_eq!((new.as_str(), renamed.as_str()), ("new", "renamed"));
+        let first = [at_a, at_b];
         // Each delivered again: each replaces its own copy, not the other.
-        let again = [site.deliver(&a, true), site.deliver(&b, true)];
+        let (again_a, replaced) = site.deliver_reported(&a, true);
+        assert_eq!(replaced, "replaced");
+        let again = [again_a, site.deliver(&b, true)];
         assert_eq!(first, again, "{edits_b:?}: re-deliveries went elsewhere");
         let [at_a, at_b] = first;
         assert_eq!(at_a.parent(), at_b.parent(), "{edits_b:?}: no collision");
@@ -200,20 +205,27 @@ impl Site {
     /// Receives and delivers `bytes`, which must succeed and leave the
     /// source gone (`cleanup`) or intact; returns where it was placed.
     fn deliver(&self, bytes: &[u8], cleanup: bool) -> PathBuf {
+        self.deliver_reported(bytes, cleanup).0
+    }
+
+    /// [`Site::deliver`], and the outcome the NDJSON line reports.
+    fn deliver_reported(&self, bytes: &[u8], cleanup: bool) -> (PathBuf, String) {
         let src = self.receive(bytes);
         let extra: &[&str] = if cleanup {
             &["--log-ndjson", "--cleanup"]
         } else {
             &["--log-ndjson"]
         };
-        let out = deliver(&src, &self.datadir, &self.logdir, extra);
-        assert!(out.status.success(), "{out:?}");
+        let out = deliver(&src, &self.datadir, &self.logdir, extra)
+            .assert()
+            .success();
         assert_eq!(src.exists(), !cleanup, "source after the delivery");
         if !cleanup {
             assert_eq!(std::fs::read(&src).unwrap(), bytes, "source changed");
         }
-        let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        PathBuf::from(line["dst"].as_str().unwrap())
+        let line: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        let outcome = line["outcome"].as_str().unwrap().to_string();
+        (PathBuf::from(line["dst"].as_str().unwrap()), outcome)
     }
 
     fn relative(&self, dst: &Path) -> PathBuf {

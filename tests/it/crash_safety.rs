@@ -8,8 +8,6 @@
 //! RX_REPACK_CRASH_SEED to try another), so a failing trial is named by its
 //! seed and number. Run with `--nocapture` to see the tally.
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::ExitStatusExt;
@@ -18,9 +16,10 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use dicom_core::VR;
 use dicom_dictionary_std::tags;
+use walkdir::WalkDir;
 
 const TRIALS: usize = 32;
 const DEFAULT_SEED: u64 = 0x6a09_e667_f3bc_c908;
@@ -231,7 +230,7 @@ fn trial(mode: Mode, kill: KillAt) -> TrialResult {
     problems.extend(state.after_kill_problems(mode));
     problems.extend(log_problems(&dirs.logdir));
 
-    let rerun = run_bounded(&mut dirs.batch(mode));
+    let rerun = run_bounded(dirs.batch(mode));
     if !rerun.status.success() {
         problems.push(format!(
             "the re-run failed ({}): {}",
@@ -275,17 +274,13 @@ fn kill_at(batch: &mut Running, kill: KillAt, datadir: &Path) -> bool {
     exited
 }
 
+/// Whether anything but directories is under `dir` (which may not exist
+/// yet, and changes while it is walked).
 fn holds_a_file(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries.filter_map(Result::ok).any(|entry| {
-            let path = entry.path();
-            if path.is_dir() {
-                holds_a_file(&path)
-            } else {
-                true
-            }
-        })
-    })
+    WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .any(|entry| !entry.file_type().is_dir())
 }
 
 struct Dirs {
@@ -307,7 +302,7 @@ impl Dirs {
 
     /// The batch command of every trial.
     fn batch(&self, mode: Mode) -> Command {
-        let mut cmd = rx_repack();
+        let mut cmd = rx_process();
         cmd.arg("--datadir")
             .arg(&self.datadir)
             .arg("--logdir")
@@ -504,13 +499,12 @@ fn record_kind(path: &Path) -> &'static str {
 /// the instances: the walker skips the temporary files.
 fn walk_skips_temps(dirs: &Dirs) -> Vec<String> {
     let again = dirs.root.join("walked");
-    let out = run_bounded(
-        rx_repack()
-            .arg("--datadir")
-            .arg(&again)
-            .args(["-j", "2"])
-            .arg(&dirs.datadir),
-    );
+    let mut walk = rx_process();
+    walk.arg("--datadir")
+        .arg(&again)
+        .args(["-j", "2"])
+        .arg(&dirs.datadir);
+    let out = run_bounded(walk);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let summary = format!("{} placed, 0 failed", instances().len());
     let (finals, temps) = split_temps(&again);

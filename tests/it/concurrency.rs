@@ -2,12 +2,13 @@
 //! patient, study and series: no update may be lost, no reader may see
 //! half a file.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Child;
+use std::time::Duration;
 
-use common::*;
+use assert_cmd::assert::OutputAssertExt;
+
+use crate::common::*;
 use dicom_core::VR;
 use dicom_dictionary_std::tags;
 
@@ -64,10 +65,10 @@ fn repack_concurrently(files: &[PathBuf], datadir: &Path, logdir: &Path) {
     for f in files {
         if running.len() == AT_ONCE {
             let child = running.remove(0);
-            assert!(child.wait_with_output().unwrap().status.success());
+            child.wait_with_output().unwrap().assert().success();
         }
         running.push(
-            rx_repack()
+            rx_process()
                 .arg("--xcrdirfile")
                 .arg(f)
                 .arg("--datadir")
@@ -75,15 +76,12 @@ fn repack_concurrently(files: &[PathBuf], datadir: &Path, logdir: &Path) {
                 .arg("--logdir")
                 .arg(logdir)
                 .arg("--cleanup")
-                // Hold each patientData update open a while, so that
-                // without the lock concurrent updates would be lost.
-                .env("RX_REPACK_TEST_PATIENT_DELAY_MS", "30")
                 .spawn()
                 .unwrap(),
         );
     }
     for child in running {
-        assert!(child.wait_with_output().unwrap().status.success());
+        child.wait_with_output().unwrap().assert().success();
     }
 }
 
@@ -158,15 +156,52 @@ fn concurrent_calls_lose_no_update() {
     }
 }
 
-/// The sharpest race: the first instances of many studies all at once, each
-/// holding its patientData update open; a lost update would drop studies
-/// from StudyList (and no later instance would put them back).
+/// The sharpest race: the first instances of many studies all at once,
+/// each adding its study to the same patient record. The test holds the
+/// patient lock itself while they start: every call must wait for it (a
+/// call that did not take the lock would finish meanwhile, and could lose
+/// another's update), and once it is released, every study is listed.
 #[test]
 fn simultaneous_new_studies_all_reach_study_list() {
     let tmp = tempfile::tempdir().unwrap();
     let files = make_instances(&tmp.path().join("incoming"), AT_ONCE, 1, 1);
     let logdir = tmp.path().join("log");
-    repack_concurrently(&files, &tmp.path().join("data"), &logdir);
+    let lock_path = logdir.join(".rx-repack/patientData.lock");
+    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+    let lock = std::fs::File::create(&lock_path).unwrap();
+    lock.lock().unwrap();
+    let mut calls: Vec<Running> = files
+        .iter()
+        .map(|f| {
+            Running::spawn(
+                rx_process()
+                    .arg("--xcrdirfile")
+                    .arg(f)
+                    .arg("--datadir")
+                    .arg(tmp.path().join("data"))
+                    .arg("--logdir")
+                    .arg(&logdir),
+            )
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    for call in &mut calls {
+        assert!(
+            call.child.try_wait().unwrap().is_none(),
+            "a call finished while the patient lock was held by another"
+        );
+    }
+    assert!(
+        !logdir.join("patientData").exists(),
+        "the patient record was written while the lock was held by another"
+    );
+    drop(lock);
+    for mut call in calls {
+        call.finish(Duration::from_secs(60))
+            .unwrap()
+            .assert()
+            .success();
+    }
     let patient: serde_json::Value =
         serde_json::from_slice(&std::fs::read(logdir.join("patientData/1449c1d.json")).unwrap())
             .unwrap();

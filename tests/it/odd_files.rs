@@ -7,8 +7,6 @@
 //! different files may end at the same path. The binary runs with 1 GiB of
 //! address space, so a file that makes it allocate wildly fails the test.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
@@ -21,6 +19,7 @@ use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
+use walkdir::WalkDir;
 
 /// Retired, but PACS still send it.
 const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
@@ -836,7 +835,7 @@ impl Sandbox {
             .arg(format!(
                 "ulimit -v {MEMORY_LIMIT_KIB} && exec \"$0\" \"$@\""
             ))
-            .arg(common::rx_repack().get_program())
+            .arg(crate::common::rx_path())
             .arg("--xcrdir")
             .arg(&self.inbox)
             .arg("--xcrfile")
@@ -868,18 +867,11 @@ fn listing(root: &Path) -> Listing {
 
 /// Every path under `root` (not `root` itself), directories included.
 fn walk(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_dir() {
-                stack.push(entry.path());
-            }
-            out.push(entry.path());
-        }
-    }
-    out
+    WalkDir::new(root)
+        .min_depth(1)
+        .into_iter()
+        .map(|entry| entry.unwrap().into_path())
+        .collect()
 }
 
 macro_rules! ensure {

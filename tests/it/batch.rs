@@ -1,17 +1,26 @@
 //! Batch mode: many files in one process, in parallel, through the same
 //! per-file pipeline.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use predicates::prelude::*;
+use predicates::str::contains;
 
-fn batch(datadir: &Path) -> Command {
-    let mut cmd = rx_repack();
+use crate::common::*;
+use crate::oracle;
+
+fn batch(datadir: &Path) -> assert_cmd::Command {
+    let mut cmd = rx();
+    cmd.arg("--datadir").arg(datadir);
+    cmd
+}
+
+/// [`batch`] as a process to spawn.
+fn batch_process(datadir: &Path) -> Command {
+    let mut cmd = rx_process();
     cmd.arg("--datadir").arg(datadir);
     cmd
 }
@@ -27,9 +36,11 @@ fn a_directory_is_repacked_like_one_call_per_file() {
     rx_repack_each(&files[..20], &tmp.path().join("each"), None, &[]);
     let incoming = tmp.path().join("incoming");
     copy_files(&files[..20], &incoming.join("nested/deeper"));
-    let out = run_ok(batch(&tmp.path().join("batch")).arg(&incoming));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("20 placed, 0 failed"), "summary: {stderr}");
+    batch(&tmp.path().join("batch"))
+        .arg(&incoming)
+        .assert()
+        .success()
+        .stderr(contains("20 placed, 0 failed"));
     assert!(
         tree(&tmp.path().join("batch")) == tree(&tmp.path().join("each")),
         "trees differ"
@@ -47,13 +58,13 @@ fn image_records_describe_the_placed_files() {
         let tmp = tempfile::tempdir().unwrap();
         let (incoming, log) = (tmp.path().join("in"), tmp.path().join("log"));
         copy_files(files, &incoming);
-        run_ok(
-            batch(&tmp.path().join("data"))
-                .arg("--logdir")
-                .arg(&log)
-                .args(extra)
-                .arg(&incoming),
-        );
+        batch(&tmp.path().join("data"))
+            .arg("--logdir")
+            .arg(&log)
+            .args(extra)
+            .arg(&incoming)
+            .assert()
+            .success();
         let records: Vec<_> = json_files(&log)
             .into_iter()
             .filter(|(path, _)| path.to_string_lossy().contains("-img/"))
@@ -83,27 +94,19 @@ fn image_records_describe_the_placed_files() {
 fn nul_separated_paths_from_stdin() {
     let tmp = tempfile::tempdir().unwrap();
     let files = sag_anon_files();
-    let mut child = batch(&tmp.path().join("data"))
-        .args(["-0", "--log-ndjson", "-j", "2", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
+    let mut paths = Vec::new();
     for f in &files {
-        stdin.write_all(f.as_os_str().as_encoded_bytes()).unwrap();
-        stdin.write_all(b"\0").unwrap();
+        paths.extend(f.as_os_str().as_encoded_bytes());
+        paths.push(0);
     }
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let assert = batch(&tmp.path().join("data"))
+        .args(["-0", "--log-ndjson", "-j", "2", "-"])
+        .write_stdin(paths)
+        .assert()
+        .success();
+    let out = assert.get_output();
     // One whole JSON object per line, never two interleaved.
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+    let lines: Vec<serde_json::Value> = std::str::from_utf8(&out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
@@ -117,46 +120,38 @@ fn nul_separated_paths_from_stdin() {
     assert_eq!(file_count(&tmp.path().join("data")), files.len());
 }
 
+/// px-repack's output for the same command is the oracle's `substr` case.
 #[test]
 fn parse_all_files_with_substr_matches_px_repack() {
+    let px = oracle::case("substr");
+    assert_eq!(
+        px.args()[..4],
+        [
+            "--seriesDirTemplate",
+            "%_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID",
+            "--parseAllFilesWithSubStr",
+            "0001,.dcm"
+        ],
+        "the oracle's substr case ran another command"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let incoming = tmp.path().join("incoming");
     copy_files(&sag_anon_files(), &incoming);
     std::fs::write(incoming.join("notes.txt"), "not selected").unwrap();
-    let args = |data: &str, log: &str| {
-        vec![
-            "--xcrdir".to_string(),
-            incoming.display().to_string(),
-            "--parseAllFilesWithSubStr".into(),
-            "0001,.dcm".into(),
-            "--datadir".into(),
-            tmp.path().join(data).display().to_string(),
-            "--logdir".into(),
-            tmp.path().join(log).display().to_string(),
-        ]
-    };
-    run_ok(
-        Command::new(px_repack())
-            .args(args("px-data", "px-log"))
-            .args([
-                "--seriesDirTemplate",
-                "%_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID",
-                "-v",
-                "0",
-            ]),
-    );
-    run_ok(rx_repack().args(args("rx-data", "rx-log")));
-    assert!(
-        tree(&tmp.path().join("px-data")) == tree(&tmp.path().join("rx-data")),
-        "data trees differ"
-    );
-    let names = |log: &str| -> Vec<PathBuf> {
-        json_files(&tmp.path().join(log))
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect()
-    };
-    assert_eq!(names("rx-log"), names("px-log"));
+    let (rx_data, rx_log) = (tmp.path().join("rx-data"), tmp.path().join("rx-log"));
+    rx().arg("--xcrdir")
+        .arg(&incoming)
+        .args(["--parseAllFilesWithSubStr", "0001,.dcm"])
+        .arg("--datadir")
+        .arg(&rx_data)
+        .arg("--logdir")
+        .arg(&rx_log)
+        .assert()
+        .success();
+    px.assert_same_tree(&rx_data);
+    let names =
+        |log: &Path| -> Vec<PathBuf> { json_files(log).into_iter().map(|(p, _)| p).collect() };
+    assert_eq!(names(&rx_log), names(&px.log()));
     assert!(incoming.join("notes.txt").exists());
 }
 
@@ -176,16 +171,11 @@ fn bad_files_are_quarantined_and_the_batch_goes_on() {
         .arg(&quarantine)
         .arg("--cleanup")
         .arg(&incoming)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "any failure makes the exit non-zero"
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("5 placed, 3 failed"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+        .assert()
+        // Any failure makes the exit non-zero.
+        .code(1)
+        .stderr(contains("5 placed, 3 failed").and(contains("panicked").not()));
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr);
     assert_eq!(file_count(&tmp.path().join("data")), 5);
     for (name, why) in [
         ("a-text.dcm", "not a DICOM file"),
@@ -218,7 +208,7 @@ fn sigterm_mid_batch_leaves_a_consistent_state() {
     copy_files(&files, &incoming);
     let originals: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     let (datadir, logdir) = (tmp.path().join("data"), tmp.path().join("log"));
-    let mut child = batch(&datadir)
+    let mut child = batch_process(&datadir)
         .arg("--logdir")
         .arg(&logdir)
         .args(["--cleanup", "-j", "2", "-"])
@@ -264,13 +254,13 @@ fn sigterm_mid_batch_leaves_a_consistent_state() {
     json_files(&logdir);
 
     // A re-run over what is left completes the job.
-    run_ok(
-        batch(&datadir)
-            .arg("--logdir")
-            .arg(&logdir)
-            .arg("--cleanup")
-            .arg(&incoming),
-    );
+    batch(&datadir)
+        .arg("--logdir")
+        .arg(&logdir)
+        .arg("--cleanup")
+        .arg(&incoming)
+        .assert()
+        .success();
     assert_eq!(file_count(&incoming), 0);
     assert_eq!(file_count(&datadir), files.len());
     let images = json_files(&logdir)
@@ -300,5 +290,66 @@ fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> std::proces
             panic!("the batch did not stop within {limit:?} of SIGTERM");
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// On a terminal (here a pseudo-terminal made by util-linux's `script`),
+/// the bar appears once there is a file to count, shows a whole rate, and
+/// is redrawn about ten times a second, not once per file.
+#[test]
+fn the_progress_bar_is_drawn_at_most_ten_times_a_second() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sag = sag_anon();
+    let command = format!(
+        "{} -j 1 --datadir {} {} {} {}",
+        rx_path().display(),
+        tmp.path().join("data").display(),
+        sag.display(),
+        sag.display(),
+        sag.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let frames: Vec<&str> = text
+        .split(['\r', '\n'])
+        .filter(|frame| frame.contains(" files "))
+        .collect();
+    let summary = text
+        .split(['\r', '\n'])
+        .find(|line| line.contains(" placed, "))
+        .unwrap_or_else(|| panic!("no summary line: {text}"));
+    let seconds: f64 = summary
+        .trim()
+        .rsplit(", ")
+        .next()
+        .and_then(|elapsed| elapsed.strip_suffix(" s"))
+        .and_then(|elapsed| elapsed.parse().ok())
+        .unwrap_or_else(|| panic!("no elapsed time in {summary:?}"));
+    assert!(!frames.is_empty(), "no bar drawn: {text}");
+    assert!(
+        frames.len() as f64 <= seconds * 10.0 + 2.0,
+        "{} frames in {seconds} s",
+        frames.len()
+    );
+    for frame in &frames {
+        assert!(
+            !frame.contains(" 0/0 files"),
+            "a frame of nothing: {frame:?}"
+        );
+        let rate = frame
+            .split_whitespace()
+            .find(|word| word.ends_with("/s"))
+            .unwrap_or_else(|| panic!("no rate in {frame:?}"));
+        assert!(
+            rate.trim_end_matches("/s")
+                .bytes()
+                .all(|b| b.is_ascii_digit()),
+            "rate not rounded: {frame:?}"
+        );
     }
 }

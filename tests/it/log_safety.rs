@@ -1,25 +1,24 @@
 //! Hostile tag values never write outside --logdir and never fail a call
 //! after the file was placed; a failing log dir never loses the source.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use predicates::prelude::*;
+use predicates::str::contains;
+
+use crate::common::*;
 use dicom_core::VR;
 use dicom_dictionary_std::tags;
 
-fn run(src: &Path, datadir: &Path, logdir: &Path, extra: &[&str]) -> std::process::Output {
-    rx_repack()
-        .arg("--xcrdirfile")
+fn run(src: &Path, datadir: &Path, logdir: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    rx().arg("--xcrdirfile")
         .arg(src)
         .arg("--datadir")
         .arg(datadir)
         .arg("--logdir")
         .arg(logdir)
         .args(extra)
-        .output()
-        .unwrap()
+        .assert()
 }
 
 #[test]
@@ -45,12 +44,7 @@ fn hostile_ids_map_to_safe_names_inside_the_log_dir() {
                 (tags::SERIES_INSTANCE_UID, VR::UI, &format!("../{uid}")),
             ],
         );
-        let out = run(&src, &datadir, &logdir, &["--cleanup"]);
-        assert!(
-            out.status.success(),
-            "{id:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run(&src, &datadir, &logdir, &["--cleanup"]).success();
         assert!(!src.exists(), "{id:?}: source not moved");
     }
     let escaped: Vec<_> = tree(&sandbox)
@@ -96,17 +90,15 @@ fn failing_log_dir_keeps_the_source() {
     // for root, who ignores permission bits.
     let logdir = tmp.path().join("log");
     std::fs::write(&logdir, "not a directory").unwrap();
-    let out = run(&src, &tmp.path().join("data"), &logdir, &["--cleanup"]);
-    assert!(
-        !out.status.success(),
-        "a failing log dir must fail the call"
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(
-        stderr.contains("in.dcm") && stderr.contains("record"),
-        "{stderr}"
-    );
+    // A failing log dir must fail the call, with one line naming the file
+    // and the records.
+    run(&src, &tmp.path().join("data"), &logdir, &["--cleanup"])
+        .failure()
+        .stderr(
+            predicate::function(|stderr: &str| stderr.lines().count() == 1)
+                .and(contains("in.dcm"))
+                .and(contains("record")),
+        );
     assert_eq!(
         std::fs::read(&src).unwrap(),
         before,

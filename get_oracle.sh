@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Makes, once, what the tests compare rx-repack with: px-repack's output on
+# the SAG-anon series (run ./get_examples.sh DIR first). Into DIR (default:
+# examples-data):
+#   DIR/pypx-venv/     px-repack (pypx 3.12.6, pydicom<3), the format oracle
+#   DIR/px-oracle/     its output, one directory per case:
+#     records/         once per file in name order, our series template: what
+#                      the log dir must hold byte for byte
+#     px-default/      px-repack's own default templates (batch mode)
+#     pypx-310/        pypx 3.10's series template (batch mode)
+#     substr/          --parseAllFilesWithSubStr 0001,.dcm over the series
+#                      and a file that does not match
+#   each holding
+#     args             px-repack's options for the case
+#     tree.md5         px-repack's data dir: `md5sum` of every file, by
+#                      relative path (the 43 MB of copies are not kept)
+#     log/             px-repack's log dir, as written
+#     datadir          the data dir px-repack wrote to, as it appears in
+#                      the records (SeriesBaseDir, FSlocation)
+#   DIR/px-oracle/STAMP  the recipe, the versions and the series it was made
+#                      from; a different one remakes the oracle
+# Kept when DIR/px-oracle/STAMP matches; made in DIR/px-oracle.partial and
+# renamed when complete, so an interrupted run leaves no half oracle.
+set -euo pipefail
+
+# Bump when what is made below changes, and RECIPE in tests/it/oracle.rs
+# with it: the tests then ask for the oracle to be made again.
+recipe=1
+rx_series='%_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID'
+pypx_310_series='%_pad|5,0_SeriesNumber-%SeriesDescription'
+
+dir=${1:-examples-data}
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+series="$dir/SAG-anon"
+if [ "$(find "$series" -maxdepth 1 -name '*.dcm' 2>/dev/null | wc -l)" -ne 192 ]; then
+  echo "get_oracle: the SAG-anon series is not in $series: run ./get_examples.sh $dir first" >&2
+  exit 1
+fi
+
+# px-repack in a venv; .installed is written once pip has finished.
+venv="$dir/pypx-venv"
+if [ ! -e "$venv/.installed" ]; then
+  echo "get_oracle: installing px-repack (pypx 3.12.6) into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'pypx==3.12.6' 'pydicom<3'
+  "$venv/bin/pip" freeze --disable-pip-version-check >"$venv/.installed"
+fi
+
+oracle="$dir/px-oracle"
+stamp=$(
+  echo "recipe $recipe"
+  grep -iE '^(pypx|pydicom)==' "$venv/.installed"
+  echo "SAG-anon $(cd "$series" && LC_ALL=C ls | xargs md5sum | md5sum | cut -d' ' -f1)"
+)
+if [ "$(cat "$oracle/STAMP" 2>/dev/null)" = "$stamp" ]; then
+  echo "get_oracle: px-repack's output is ready in $oracle"
+  exit 0
+fi
+
+echo "get_oracle: running px-repack on $series"
+start=$SECONDS
+partial="$oracle.partial"
+rm -rf "$partial"
+mkdir -p "$partial"
+work=$(mktemp -d "${TMPDIR:-/tmp}/rx-repack-oracle.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# px-repack writing case $1's data and records into the scratch dir (it
+# also makes empty `data` and `services` dirs beside the log dir); the
+# remaining arguments say what to repack and how.
+px() {
+  local case=$1
+  shift
+  "$venv/bin/px-repack" --datadir "$work/$case/data" --logdir "$work/$case/log" \
+    --verbosity 0 "$@"
+}
+
+# Keeps what the tests compare of case $1 (the remaining arguments: its
+# options, for the record), checking px-repack placed all 192 instances,
+# and drops its copies.
+keep() {
+  local case=$1 data="$work/$1/data"
+  shift
+  mkdir "$partial/$case"
+  mv "$work/$case/log" "$partial/$case/log"
+  printf '%s\n' "$@" >"$partial/$case/args"
+  echo "$data" >"$partial/$case/datadir"
+  (cd "$data" && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) \
+    >"$partial/$case/tree.md5"
+  local placed
+  placed=$(wc -l <"$partial/$case/tree.md5")
+  if [ "$placed" -ne 192 ]; then
+    echo "get_oracle: px-repack placed $placed files in case $case, not 192" >&2
+    exit 1
+  fi
+  rm -rf "${work:?}/$case"
+}
+
+# records: what 192 px-repack calls, one per file in name order, write. The
+# study-series record keeps the elements of the first instance seen, and
+# the other records do not depend on the order, so one call on the first
+# file and one batch over the 191 others make the same records, in a few
+# seconds instead of minutes (tests/check_oracle_shortcut.sh compares).
+mapfile -t names < <(cd "$series" && LC_ALL=C ls)
+px records --seriesDirTemplate "$rx_series" --xcrdir "$series" --xcrfile "${names[0]}"
+mkdir "$work/rest"
+for name in "${names[@]:1}"; do
+  cp -p "$series/$name" "$work/rest/"
+done
+px records --seriesDirTemplate "$rx_series" --xcrdir "$work/rest" --parseAllFilesWithSubStr .dcm
+keep records --seriesDirTemplate "$rx_series" "(once per file, in name order)"
+rm -rf "$work/rest"
+
+px px-default --xcrdir "$series" --parseAllFilesWithSubStr .dcm
+keep px-default --parseAllFilesWithSubStr .dcm
+
+px pypx-310 --seriesDirTemplate "$pypx_310_series" --xcrdir "$series" --parseAllFilesWithSubStr .dcm
+keep pypx-310 --seriesDirTemplate "$pypx_310_series" --parseAllFilesWithSubStr .dcm
+
+mkdir "$work/incoming"
+cp -p "$series"/*.dcm "$work/incoming/"
+echo "not selected" >"$work/incoming/notes.txt"
+px substr --seriesDirTemplate "$rx_series" --xcrdir "$work/incoming" --parseAllFilesWithSubStr 0001,.dcm
+keep substr --seriesDirTemplate "$rx_series" --parseAllFilesWithSubStr 0001,.dcm \
+  "(over the series and notes.txt)"
+
+cp "$venv/.installed" "$partial/VERSIONS"
+echo "$stamp" >"$partial/STAMP"
+rm -rf "$oracle"
+mv "$partial" "$oracle"
+echo "get_oracle: px-repack's output is ready in $oracle ($((SECONDS - start)) s)"

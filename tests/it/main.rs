@@ -1,0 +1,25 @@
+//! The integration tests, in one test binary: each module was a test binary
+//! of its own, and each linked with the release profile's thin LTO, so the
+//! cold build of the tests took most of `cargo test --release`.
+//!
+//! They need the example series and px-repack's output on it:
+//! `./get_examples.sh examples-data && ./get_oracle.sh examples-data`.
+//! The fault and fallback tests need root (they mount); the storescp tests
+//! need DCMTK.
+
+mod common;
+mod oracle;
+
+mod batch;
+mod concurrency;
+mod crash_safety;
+mod duplicates;
+mod fallbacks;
+mod faults;
+mod fuzz_regressions;
+mod log_safety;
+mod messages;
+mod odd_files;
+mod px_parity;
+mod px_records;
+mod storescp;
