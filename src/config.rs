@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use camino::Utf8PathBuf;
 
-use crate::batch::inputs::Inputs;
 use crate::cli::Cli;
 use crate::layout::Layout;
 use crate::placing::Mode;
@@ -29,6 +28,22 @@ pub enum Input {
     One(PathBuf),
     /// Many, in parallel.
     Many(Batch),
+}
+
+/// Where the paths of a batch come from.
+#[derive(Debug, Clone)]
+pub enum Inputs {
+    /// Files and directories (searched recursively); `-` reads a list of
+    /// paths from standard input.
+    Paths(Vec<PathBuf>),
+    /// A file listing paths (`-`: standard input).
+    List(PathBuf),
+    /// px-repack's `--parseAllFilesWithSubStr`: the files directly in `dir`
+    /// whose names contain any of `substrings`.
+    NamesContaining {
+        dir: PathBuf,
+        substrings: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone)]

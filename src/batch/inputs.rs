@@ -10,23 +10,8 @@ use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
 
+use crate::config::Inputs;
 use crate::placing::unnamed::{TEMP_PREFIX, TEMP_SUFFIX};
-
-/// Where the paths of a batch come from.
-#[derive(Debug, Clone)]
-pub enum Inputs {
-    /// Files and directories (searched recursively); `-` reads a list of
-    /// paths from standard input.
-    Paths(Vec<PathBuf>),
-    /// A file listing paths (`-`: standard input).
-    List(PathBuf),
-    /// px-repack's `--parseAllFilesWithSubStr`: the files directly in `dir`
-    /// whose names contain any of `substrings`.
-    NamesContaining {
-        dir: PathBuf,
-        substrings: Vec<String>,
-    },
-}
 
 /// A path that could not be listed.
 #[derive(Debug, thiserror::Error)]

@@ -265,6 +265,7 @@ fn is_sequence(tag: Tag) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dicom_dictionary_std::uids;
     use std::io::Write;
 
     fn file_with(bytes: &[u8]) -> File {
@@ -288,7 +289,7 @@ mod tests {
     }
 
     fn explicit_le() -> Encoding {
-        Encoding::of("1.2.840.10008.1.2.1")
+        Encoding::of(uids::EXPLICIT_VR_LITTLE_ENDIAN)
     }
 
     fn deflate(bytes: &[u8]) -> Vec<u8> {
@@ -332,13 +333,17 @@ mod tests {
         bytes.resize(bytes.len() + length as usize, 0);
         let deflated = deflate(&bytes);
         assert!(deflated.len() < 1 << 20);
-        let error = check(&deflated, Encoding::of("1.2.840.10008.1.2.1.99")).unwrap_err();
+        let error = check(
+            &deflated,
+            Encoding::of(uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN),
+        )
+        .unwrap_err();
         assert!(error.contains("inflates to more than 64 MiB"), "{error}");
     }
 
     #[test]
     fn deflated_data_sets_are_checked_too() {
-        let deflated = Encoding::of("1.2.840.10008.1.2.1.99");
+        let deflated = Encoding::of(uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN);
         assert_eq!(check(&deflate(&sane()), deflated), Ok(()));
         assert!(check(&deflate(&too_long()), deflated).is_err());
     }
