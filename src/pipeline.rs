@@ -13,7 +13,7 @@ use crate::layout::Layout;
 use crate::placing::identity::{instance_id, same_instance};
 use crate::placing::quarantine::quarantine;
 use crate::placing::{self, Destination, Mode, Outcome, PlaceError, SourceFile};
-use crate::reading::{ReadError, Wanted, read_header, read_whole_header};
+use crate::reading::{ReadError, Wanted, read_header};
 use crate::records::{self, RecordError};
 
 /// What happened to one file that was repacked.
@@ -25,6 +25,9 @@ pub struct Repacked {
     pub series_instance_uid: Option<String>,
     /// Keywords the layout needed but the file lacks.
     pub missing: Vec<&'static str>,
+    /// How the file was read, where a user should know (values cut,
+    /// elements left out of the records): one line each.
+    pub notes: Vec<String>,
     pub outcome: Outcome,
 }
 
@@ -77,6 +80,15 @@ pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
         .map_err(|e| refuse(src, ReadError::Open(e), config))?;
     let header = read_header(&file, &metadata, Wanted::Only(&wanted))
         .map_err(|cause| refuse(src, cause, config))?;
+    // Every element, for the records written once per series, read now:
+    // nothing that can refuse a file may come after it is placed.
+    let whole = match &config.logdir {
+        Some(logdir) if records::series_records_due(logdir.as_std_path(), &header) => Some(
+            read_header(&file, &metadata, Wanted::Whole)
+                .map_err(|cause| refuse(src, cause, config))?,
+        ),
+        _ => None,
+    };
     let placement = config.layout.place(&|tag| header.text(tag));
     let own_uid = header.instance_uid();
     let id = || instance_id(src, own_uid.as_deref());
@@ -106,13 +118,23 @@ pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
     // Records before removing the source: a failure here leaves the
     // source where it was, so nothing is ever gone and unrecorded.
     if let Some(logdir) = &config.logdir {
-        let whole = || read_whole_header(&placed.path);
-        records::write_records(logdir.as_std_path(), &header, &whole, &placed)?;
+        records::write_records(logdir.as_std_path(), &header, whole.as_ref(), &placed)?;
     }
     if config.mode == Mode::Move {
         placing::finish_move(src, &placed)?;
     }
+    let mut notes: Vec<String> = Vec::new();
+    for note in header
+        .notes()
+        .iter()
+        .chain(whole.iter().flat_map(|w| w.notes()))
+    {
+        if !notes.contains(note) {
+            notes.push(note.clone());
+        }
+    }
     Ok(Repacked {
+        notes,
         size: placed.metadata.len(),
         dst: placed.path,
         patient_id: header.text(tags::PATIENT_ID),

@@ -30,6 +30,9 @@ struct Record<'a> {
     error: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     missing: Vec<Missing>,
+    /// How the file was read, where a user should know.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    notes: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -55,6 +58,7 @@ pub fn ndjson_line(src: &Path, result: &Result<Repacked, RepackError>) -> String
             }),
             error: None,
             missing: done.missing.iter().map(|name| missing(name)).collect(),
+            notes: &done.notes,
         },
         Err(e) => Record {
             src: src.display().to_string(),
@@ -65,6 +69,7 @@ pub fn ndjson_line(src: &Path, result: &Result<Repacked, RepackError>) -> String
             outcome: None,
             error: Some(e.to_string()),
             missing: Vec::new(),
+            notes: &[],
         },
     };
     serde_json::to_string(&record).expect("a record of strings and numbers always serialises")
@@ -81,8 +86,8 @@ fn missing(name: &'static str) -> Missing {
     }
 }
 
-/// What the user is told about one file: an NDJSON line on stdout, a
-/// line on stderr, either or both or neither.
+/// What the user is told about one file: an NDJSON line on stdout, lines
+/// on stderr, either or both or neither.
 pub struct Report {
     stdout: Option<String>,
     stderr: Option<String>,
@@ -97,29 +102,40 @@ impl Report {
         ndjson: bool,
     ) -> Report {
         let src_shown = src.display();
-        let stderr = match result {
-            Err(e) => Some(format!("rx-repack: error: {src_shown}: {e}\n")),
-            Ok(done) if verbosity >= 1 && done.outcome == Outcome::Renamed => Some(format!(
-                "rx-repack: warning: {src_shown}: a different instance holds the name its tags give; placed at {}\n",
-                done.dst.display()
-            )),
-            Ok(done) if verbosity >= 1 && !done.missing.is_empty() && !ndjson => Some(format!(
-                "rx-repack: warning: {src_shown}: missing {} (keyword used in the name)\n",
-                done.missing.join(", ")
-            )),
-            Ok(done) if verbosity >= 2 => Some(format!(
-                "rx-repack: {src_shown} -> {}\n",
-                done.dst.display()
-            )),
-            Ok(_) => None,
-        };
+        let mut lines = Vec::new();
+        match result {
+            Err(e) => lines.push(format!("rx-repack: error: {src_shown}: {e}")),
+            Ok(done) => {
+                if verbosity >= 1 && done.outcome == Outcome::Renamed {
+                    lines.push(format!(
+                        "rx-repack: warning: {src_shown}: a different instance holds the name its tags give; placed at {}",
+                        done.dst.display()
+                    ));
+                }
+                if verbosity >= 1 && !ndjson {
+                    if !done.missing.is_empty() {
+                        lines.push(format!(
+                            "rx-repack: warning: {src_shown}: missing {} (keyword used in the name)",
+                            done.missing.join(", ")
+                        ));
+                    }
+                    for note in &done.notes {
+                        lines.push(format!("rx-repack: warning: {src_shown}: {note}"));
+                    }
+                }
+                if verbosity >= 2 {
+                    lines.push(format!("rx-repack: {src_shown} -> {}", done.dst.display()));
+                }
+            }
+        }
+        let stderr = (!lines.is_empty()).then(|| lines.join("\n") + "\n");
         Report {
             stdout: ndjson.then(|| format!("{}\n", ndjson_line(src, result))),
             stderr,
         }
     }
 
-    /// Whether there is a line for stderr.
+    /// Whether there is something for stderr.
     pub fn has_message(&self) -> bool {
         self.stderr.is_some()
     }
@@ -132,7 +148,7 @@ impl Report {
         }
     }
 
-    /// Prints the stderr line, if any, in one write.
+    /// Prints the stderr lines, if any, in one write.
     pub fn print_message(&self) {
         if let Some(line) = &self.stderr {
             let _ = std::io::stderr().lock().write_all(line.as_bytes());

@@ -1,150 +1,159 @@
-//! Decoding a checked data set with dicom-rs: either all of it up to a
-//! stop tag, or only the byte ranges of chosen elements.
+//! Decoding the kept elements with dicom-rs: the values in one pass, in
+//! explicit VR (so that no dictionary is needed), each sequence on its own
+//! in the encoding of its content. What dicom-rs cannot decode is left out
+//! with a note, never a failure: the walk has already vouched for the file.
 
-use std::cell::Cell;
-use std::fs::File;
-use std::io::{self, Cursor, Read};
-use std::ops::Range;
-use std::os::unix::fs::FileExt;
+use std::io::{Cursor, Read};
 
-use dicom_core::Tag;
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::tags;
 use dicom_object::file::ReadPreamble;
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 
-use super::ReadError;
-use super::meta_group::DataSetStart;
+use super::captured::{Capture, Captured};
+use super::element::has_long_length;
 use super::transfer_syntax::Encoding;
 
-/// Decodes the data set of `file` (starting with `head`) that `start`
-/// locates, up to `until`. With `kept`, only those byte ranges of the
-/// file are decoded.
-pub fn decode(
-    file: &File,
-    head: &[u8],
-    start: &DataSetStart,
-    kept: Option<&[Range<u64>]>,
-    until: Tag,
-) -> Result<InMemDicomObject, ReadError> {
-    // Every framing is read the same way: a meta group of our own making
-    // in front of the data set, which continues from the head into the
-    // file (or, when only some elements are wanted, just those elements).
-    let meta = Cursor::new(synthetic_meta(&start.transfer_syntax)?);
-    let failure = Cell::new(None);
-    let gathered;
-    let (data_set, rest_of_file) = match kept {
-        Some(ranges) => {
-            let stop = stop_element(until, Encoding::of(&start.transfer_syntax));
-            gathered = gather(file, head, ranges, &stop).map_err(ReadError::Read)?;
-            (gathered.as_slice(), None)
+/// Ends every stream: dicom-rs stops at it (reading until it), as it would
+/// at the end of the data, but without the error (and the backtrace
+/// dicom-rs captures for it, a tenth of a batch's time per file).
+const STOP: Tag = Tag(0xFFFF, 0xFFFF);
+
+/// Decodes what `capture` kept of a data set whose values are in
+/// `big_endian` byte order. Returns the data set and notes on what was
+/// left out.
+pub fn decode(capture: &Capture, big_endian: bool) -> (InMemDicomObject, Vec<String>) {
+    let mut notes = Vec::new();
+    let values = Encoding {
+        explicit_vr: true,
+        big_endian,
+        deflated: false,
+    };
+    // SpecificCharacterSet first: it says how the text after it is read.
+    let charset = capture
+        .elements
+        .iter()
+        .rev()
+        .find(|c| c.tag() == tags::SPECIFIC_CHARACTER_SET);
+    let plain: Vec<&Captured> = charset
+        .into_iter()
+        .chain(capture.elements.iter().filter(|c| {
+            matches!(c, Captured::Value { .. }) && c.tag() != tags::SPECIFIC_CHARACTER_SET
+        }))
+        .collect();
+    let mut dataset = match decode_stream(values, &plain) {
+        Ok(dataset) => dataset,
+        // One at a time, to leave out only what cannot be decoded.
+        Err(_) => {
+            let mut dataset = InMemDicomObject::new_empty();
+            for element in &plain {
+                match decode_stream(values, &[element]) {
+                    Ok(one) => dataset.extend(one),
+                    Err(why) => notes.push(left_out(element.tag(), &why)),
+                }
+            }
+            dataset
         }
-        None => match head.get(start.offset as usize..) {
-            Some(rest) => (rest, Some(head.len() as u64)),
-            None => (&[][..], Some(start.offset)),
-        },
     };
-    let rest_of_file = FileFrom {
-        file,
-        pos: rest_of_file,
-        failure: &failure,
-    };
-    let object = OpenFileOptions::new()
-        .read_until(until)
-        .read_preamble(ReadPreamble::Never)
-        .from_reader(meta.chain(data_set).chain(rest_of_file))
-        .map_err(|e| match failure.take() {
-            // dicom-rs wraps the file's own read errors as parse errors.
-            Some(io_error) => ReadError::Read(io_error),
-            None => ReadError::Corrupt(one_line(&e)),
-        })?;
-    Ok(object.into_inner())
-}
-
-/// Reads `file` from `pos` on (nothing when `None`), by position, and
-/// keeps a read error aside, so that a failing disk is not reported as a
-/// corrupt file.
-struct FileFrom<'a> {
-    file: &'a File,
-    pos: Option<u64>,
-    failure: &'a Cell<Option<io::Error>>,
-}
-
-impl Read for FileFrom<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(pos) = &mut self.pos else {
-            return Ok(0);
+    for sequence in &capture.elements {
+        let Captured::Sequence { encoding, .. } = sequence else {
+            continue;
         };
-        let n = self.file.read_at(buf, *pos).inspect_err(|e| {
-            if e.kind() != io::ErrorKind::Interrupted {
-                let kept = io::Error::new(e.kind(), e.to_string());
-                self.failure.set(Some(kept));
+        let stream: Vec<&Captured> = charset.into_iter().chain([sequence]).collect();
+        match decode_stream(*encoding, &stream) {
+            Ok(one) => {
+                if let Some(element) = one.get(sequence.tag()) {
+                    dataset.put(element.clone());
+                }
             }
-        })?;
-        *pos += n as u64;
-        Ok(n)
-    }
-}
-
-/// An empty element tagged `tag`. After the kept elements it stops dicom-rs
-/// (reading until `tag`) as the rest of the file would have; the end of
-/// the data would stop it too, but as an error, and dicom-rs captures a
-/// backtrace for each (a tenth of the time a batch spends per file).
-fn stop_element(tag: Tag, encoding: Encoding) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(12);
-    for number in [tag.group(), tag.element()] {
-        bytes.extend(match encoding.big_endian {
-            true => number.to_be_bytes(),
-            false => number.to_le_bytes(),
-        });
-    }
-    match encoding.explicit_vr {
-        // VR UN, two reserved bytes, a 4-byte length of 0.
-        true => bytes.extend(b"UN\0\0\0\0\0\0"),
-        false => bytes.extend([0; 4]),
-    }
-    bytes
-}
-
-/// The bytes of `ranges` of the file (from `head` where it holds them),
-/// then `stop`.
-fn gather(file: &File, head: &[u8], ranges: &[Range<u64>], stop: &[u8]) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    for range in ranges {
-        let (start, end) = (range.start as usize, range.end as usize);
-        match head.get(start..end) {
-            Some(part) => bytes.extend_from_slice(part),
-            None => {
-                let at = bytes.len();
-                bytes.resize(at + (end - start), 0);
-                file.read_exact_at(&mut bytes[at..], range.start)?;
-            }
+            Err(why) => notes.push(left_out(sequence.tag(), &why)),
         }
     }
-    bytes.extend_from_slice(stop);
-    Ok(bytes)
+    (dataset, notes)
 }
 
-/// A file meta group announcing `transfer_syntax`, to put in front of the
-/// data set so that dicom-rs reads every framing alike.
-fn synthetic_meta(transfer_syntax: &str) -> Result<Vec<u8>, ReadError> {
-    let invalid = |e: &dyn std::error::Error| {
-        ReadError::Corrupt(format!(
-            "unusable transfer syntax {transfer_syntax:?}: {}",
-            one_line(e)
-        ))
+fn left_out(tag: Tag, why: &str) -> String {
+    format!("element {tag} left out of the records: dicom-rs cannot decode it: {why}")
+}
+
+/// Decodes `elements` as one data set in `encoding`.
+fn decode_stream(encoding: Encoding, elements: &[&Captured]) -> Result<InMemDicomObject, String> {
+    let mut bytes = Vec::new();
+    for element in elements {
+        encode(&mut bytes, element, encoding);
+    }
+    write_header(&mut bytes, STOP, Some(VR::UN), 0, encoding);
+    let meta = synthetic_meta(encoding.plain_syntax())?;
+    OpenFileOptions::new()
+        .read_until(STOP)
+        .read_preamble(ReadPreamble::Never)
+        .from_reader(Cursor::new(meta).chain(Cursor::new(bytes)))
+        .map(|object| object.into_inner())
+        .map_err(|e| one_line(&e))
+}
+
+/// Appends `element` encoded in `encoding`.
+fn encode(out: &mut Vec<u8>, element: &Captured, encoding: Encoding) {
+    match element {
+        Captured::Value { tag, vr, value } => {
+            write_header(out, *tag, Some(*vr), value.len() as u32, encoding);
+            out.extend_from_slice(value);
+        }
+        Captured::Sequence {
+            tag,
+            length,
+            content,
+            ..
+        } => {
+            write_header(out, *tag, Some(VR::SQ), *length, encoding);
+            out.extend_from_slice(content);
+        }
+    }
+}
+
+/// Appends an element header (the VR is left out in implicit VR).
+fn write_header(out: &mut Vec<u8>, tag: Tag, vr: Option<VR>, length: u32, encoding: Encoding) {
+    let u16s = |n: u16| match encoding.big_endian {
+        true => n.to_be_bytes(),
+        false => n.to_le_bytes(),
     };
+    let u32s = |n: u32| match encoding.big_endian {
+        true => n.to_be_bytes(),
+        false => n.to_le_bytes(),
+    };
+    out.extend(u16s(tag.group()));
+    out.extend(u16s(tag.element()));
+    match vr.filter(|_| encoding.explicit_vr) {
+        Some(vr) if has_long_length(vr) => {
+            out.extend(vr.to_bytes());
+            out.extend([0, 0]);
+            out.extend(u32s(length));
+        }
+        Some(vr) => {
+            out.extend(vr.to_bytes());
+            // Kept values are at most VALUE_LIMIT bytes, within 16 bits.
+            out.extend(u16s(length as u16));
+        }
+        None => out.extend(u32s(length)),
+    }
+}
+
+/// A file meta group announcing `transfer_syntax`, for dicom-rs to read
+/// the stream after it as a file.
+fn synthetic_meta(transfer_syntax: &str) -> Result<Vec<u8>, String> {
     let meta = FileMetaTableBuilder::new()
         .transfer_syntax(transfer_syntax)
         .media_storage_sop_class_uid("")
         .media_storage_sop_instance_uid("")
         .build()
-        .map_err(|e| invalid(&e))?;
+        .map_err(|e| one_line(&e))?;
     let mut bytes = b"DICM".to_vec();
-    meta.write(&mut bytes).map_err(|e| invalid(&e))?;
+    meta.write(&mut bytes).map_err(|e| one_line(&e))?;
     Ok(bytes)
 }
 
-/// dicom-rs errors chain several causes; we report them on one line.
+/// dicom-rs errors chain several causes; they are reported on one line.
 fn one_line(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

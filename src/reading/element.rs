@@ -9,11 +9,27 @@ use super::transfer_syntax::Encoding;
 /// The length of a value that ends with a delimiter.
 pub const UNDEFINED: u32 = u32::MAX;
 
+/// Item, item delimiter and sequence delimiter tags: (FFFE,xxxx).
+pub const ITEM: Tag = Tag(0xFFFE, 0xE000);
+pub const ITEM_END: Tag = Tag(0xFFFE, 0xE00D);
+pub const SEQUENCE_END: Tag = Tag(0xFFFE, 0xE0DD);
+
+/// What an element header says of its VR.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Vr {
+    /// Implicit VR, and items and delimiters, which have none.
+    None,
+    Explicit(VR),
+    /// Two bytes that are no VR of the standard (two spaces, say). DCMTK
+    /// and pydicom read on with a 2-byte length, as for most VRs.
+    Nonstandard([u8; 2]),
+}
+
 /// One element's header.
+#[derive(Debug, Clone)]
 pub struct ElementHeader {
     pub tag: Tag,
-    /// `None` in implicit VR, and for items and delimiters.
-    pub vr: Option<VR>,
+    pub vr: Vr,
     pub length: u32,
     /// Where the value starts.
     pub value_at: u64,
@@ -24,10 +40,13 @@ impl ElementHeader {
     pub fn end(&self) -> Option<u64> {
         (self.length != UNDEFINED).then(|| self.value_at + u64::from(self.length))
     }
+
+    pub fn is_delimiter_or_item(&self) -> bool {
+        self.tag.group() == 0xFFFE
+    }
 }
 
-/// The element header at `pos`, or `None` at the end of the data (a
-/// cut-off header is dicom-rs's to report).
+/// The element header at `pos`, or `None` at the end of the data.
 pub fn read_element_header(
     bytes: &mut dyn Bytes,
     pos: u64,
@@ -35,8 +54,16 @@ pub fn read_element_header(
 ) -> Result<Option<ElementHeader>, ReadError> {
     let mut raw = [0u8; 12];
     let available = bytes.read_at(pos, &mut raw).map_err(ReadError::from_io)?;
-    if available < 8 {
+    if available == 0 {
         return Ok(None);
+    }
+    let cut = || {
+        ReadError::Corrupt(format!(
+            "the data ends inside the element header at byte {pos}"
+        ))
+    };
+    if available < 8 {
+        return Err(cut());
     }
     let u16_at = |i: usize| {
         let b = [raw[i], raw[i + 1]];
@@ -55,37 +82,36 @@ pub fn read_element_header(
         }
     };
     let tag = Tag(u16_at(0), u16_at(2));
+    let header = |vr, length, value_at| {
+        Some(ElementHeader {
+            tag,
+            vr,
+            length,
+            value_at,
+        })
+    };
     if tag.group() == 0xFFFE || !encoding.explicit_vr {
-        return Ok(Some(ElementHeader {
-            tag,
-            vr: None,
-            length: u32_at(4),
-            value_at: pos + 8,
-        }));
+        return Ok(header(Vr::None, u32_at(4), pos + 8));
     }
-    let vr = std::str::from_utf8(&raw[4..6])
-        .ok()
-        .and_then(|s| s.parse::<VR>().ok())
-        .ok_or_else(|| ReadError::Corrupt(format!("element {tag} has no valid VR")))?;
-    if !has_long_length(vr) {
-        return Ok(Some(ElementHeader {
-            tag,
-            vr: Some(vr),
-            length: u32::from(u16_at(6)),
-            value_at: pos + 8,
-        }));
+    let code = [raw[4], raw[5]];
+    let vr = match VR::from_binary(code) {
+        Some(vr) => Vr::Explicit(vr),
+        None => Vr::Nonstandard(code),
+    };
+    match vr {
+        Vr::Explicit(vr) if has_long_length(vr) => {
+            if available < 12 {
+                return Err(cut());
+            }
+            Ok(header(Vr::Explicit(vr), u32_at(8), pos + 12))
+        }
+        vr => Ok(header(vr, u32::from(u16_at(6)), pos + 8)),
     }
-    Ok((available == 12).then(|| ElementHeader {
-        tag,
-        vr: Some(vr),
-        length: u32_at(8),
-        value_at: pos + 12,
-    }))
 }
 
 /// Whether explicit VR gives `vr` two reserved bytes and a 4-byte length
 /// (the others have a 2-byte length).
-fn has_long_length(vr: VR) -> bool {
+pub fn has_long_length(vr: VR) -> bool {
     matches!(
         vr,
         VR::OB

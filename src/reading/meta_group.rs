@@ -12,14 +12,17 @@ use super::element::{fits, read_element_header};
 use super::source::Bytes;
 use super::transfer_syntax::Encoding;
 
-/// Where a file's data set starts, and its transfer syntax.
+/// Where a file's data set starts, and the transfer syntax the meta group
+/// names, if it names one that is a UID at all.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataSetStart {
     pub offset: u64,
-    pub transfer_syntax: String,
+    pub transfer_syntax: Option<String>,
 }
 
-/// Reads the file meta group that starts at `offset`.
+/// Reads the file meta group that starts at `offset`. A missing or
+/// garbled transfer syntax is not an error: DCMTK and pydicom then tell
+/// the encoding from the data set itself, and so does the caller.
 pub fn read_meta_group(bytes: &mut dyn Bytes, offset: u64) -> Result<DataSetStart, ReadError> {
     let mut pos = offset;
     let mut transfer_syntax = String::new();
@@ -39,22 +42,13 @@ pub fn read_meta_group(bytes: &mut dyn Bytes, offset: u64) -> Result<DataSetStar
         }
         pos = header.value_at + u64::from(header.length);
     }
-    if transfer_syntax.is_empty() {
-        return Err(ReadError::Corrupt(
-            "the file meta group names no transfer syntax".into(),
-        ));
-    }
-    if !transfer_syntax
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b == b'.')
-    {
-        return Err(ReadError::Corrupt(format!(
-            "invalid transfer syntax {transfer_syntax:?}"
-        )));
-    }
+    let is_uid = !transfer_syntax.is_empty()
+        && transfer_syntax
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.');
     Ok(DataSetStart {
         offset: pos,
-        transfer_syntax,
+        transfer_syntax: is_uid.then_some(transfer_syntax),
     })
 }
 

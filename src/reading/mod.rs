@@ -9,6 +9,7 @@
 //! values are shown as pydicom shows them ([`pytext`]), in the character
 //! set the file names ([`charset`]); [`keywords`] maps keywords to tags.
 
+mod captured;
 mod charset;
 mod decode;
 mod element;
@@ -29,8 +30,9 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
 use framing::Framing;
-use meta_group::{DataSetStart, read_meta_group};
-use source::FileBytes;
+use meta_group::read_meta_group;
+use source::{Bytes, FileBytes};
+use structure::Keep;
 use transfer_syntax::Encoding;
 
 /// Why a file could not be read.
@@ -71,24 +73,22 @@ impl ReadError {
     }
 }
 
-/// The data set of one instance, up to (not including) its pixel data.
+/// The data set of one instance as far as a read wanted it (never its
+/// pixel data), and notes on how it was read.
 pub struct Header {
     dataset: InMemDicomObject,
     big_endian: bool,
+    notes: Vec<String>,
 }
-
-/// Everything from (7FE0,0008) Float Pixel Data on is image data;
-/// reading up to there reads the whole header.
-const WHOLE_HEADER: Tag = tags::FLOAT_PIXEL_DATA;
 
 /// Which top-level elements of a header to decode.
 #[derive(Debug, Clone, Copy)]
 pub enum Wanted<'a> {
-    /// All of them (for the records written once per series).
+    /// Every one that has a keyword (for the records written once per
+    /// series), the pixel data excepted; also those after the image data.
     Whole,
     /// Only these (and SpecificCharacterSet, which says how to decode
     /// them): dicom-rs then parses a handful of elements, not hundreds.
-    /// (A deflated data set is read in full up to the last of them.)
     Only(&'a [Tag]),
 }
 
@@ -112,46 +112,95 @@ fn read_path(path: &Path, wanted: Wanted) -> Result<Header, ReadError> {
 /// its start and has `metadata`. The structure of the whole header is
 /// checked whatever is wanted, so a file cut short in its private groups
 /// is refused before it is placed, not only when a record needs the rest.
+/// A file the walk vouches for does not fail later: what dicom-rs cannot
+/// decode is left out, with a note.
 pub fn read_header(file: &File, metadata: &Metadata, wanted: Wanted) -> Result<Header, ReadError> {
     if metadata.is_dir() {
         return Err(ReadError::IsDirectory);
     }
-    // One read brings in the whole header of most files: the structure
-    // check and dicom-rs both work from it.
+    // One read brings in the whole header of most files.
     let head = source::read_head(file).map_err(ReadError::Read)?;
     if head.is_empty() {
         return Err(ReadError::Empty);
     }
+    let size = metadata.len();
+    let mut notes = Vec::new();
+    let (offset, encoding) = match Framing::of(&head)? {
+        Framing::BareDataSet(encoding) => (0, encoding),
+        framing => {
+            let offset = framing.meta_group_offset().unwrap_or(0);
+            let bytes = &mut FileBytes::new(file, &head, size);
+            let start = read_meta_group(bytes, offset)?;
+            if start.offset == offset && size <= offset {
+                return Err(ReadError::NotDicom(
+                    "nothing follows the DICM marker".into(),
+                ));
+            }
+            let encoding = data_set_encoding(
+                bytes,
+                start.offset,
+                start.transfer_syntax.as_deref(),
+                &mut notes,
+            )?;
+            (start.offset, encoding)
+        }
+    };
     let mut keep = Vec::new();
-    // Where dicom-rs stops.
-    let until = match wanted {
-        Wanted::Whole => WHOLE_HEADER,
+    let keep = match wanted {
+        Wanted::Whole => Keep::Keywords,
         Wanted::Only(tags) => {
             keep.extend(tags);
             keep.push(tags::SPECIFIC_CHARACTER_SET);
-            let last = keep.iter().max().copied().unwrap_or(Tag(0, 0));
-            after(last).min(WHOLE_HEADER)
+            Keep::Tags(&keep)
         }
     };
-    let keep = matches!(wanted, Wanted::Only(_)).then_some(keep.as_slice());
-    let size = metadata.len();
-    let start = match Framing::of(&head)? {
-        Framing::BareDataSet(transfer_syntax) => DataSetStart {
-            offset: 0,
-            transfer_syntax: transfer_syntax.to_string(),
-        },
-        framing => {
-            let offset = framing.meta_group_offset().unwrap_or(0);
-            read_meta_group(&mut FileBytes::new(file, &head, size), offset)?
-        }
-    };
-    let encoding = Encoding::of(&start.transfer_syntax);
-    let kept = structure::check_structure(file, size, &head, start.offset, encoding, keep)?;
-    let mut dataset = decode::decode(file, &head, &start, kept.as_deref(), until)?;
+    let mut capture = structure::check_structure(file, size, &head, offset, encoding, keep)?;
+    let (mut dataset, left_out) = decode::decode(&capture, encoding.big_endian);
+    notes.append(&mut capture.notes);
+    notes.extend(left_out);
     charset::apply_code_extensions(&mut dataset);
     Ok(Header {
         dataset,
         big_endian: encoding.big_endian,
+        notes,
+    })
+}
+
+/// The encoding of the data set at `offset`: what `transfer_syntax` names,
+/// unless it names none (or a garbled one), or the data set's first element
+/// shows otherwise; then, as DCMTK and pydicom do, what that element shows.
+fn data_set_encoding(
+    bytes: &mut dyn Bytes,
+    offset: u64,
+    transfer_syntax: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Result<Encoding, ReadError> {
+    let mut first = [0u8; 8];
+    let got = bytes
+        .read_at(offset, &mut first)
+        .map_err(ReadError::from_io)?;
+    let detected = Encoding::guess(&first[..got]);
+    let declared = transfer_syntax.map(Encoding::of);
+    let same =
+        |a: Encoding, b: Encoding| (a.explicit_vr, a.big_endian) == (b.explicit_vr, b.big_endian);
+    Ok(match (declared, detected) {
+        (Some(declared), _) if declared.deflated => declared,
+        (Some(declared), Some(detected)) if !same(declared, detected) => {
+            notes.push(format!(
+                "the file meta group names transfer syntax {}, but the data set is encoded as {}: read as the latter",
+                transfer_syntax.unwrap_or_default(),
+                detected.plain_syntax()
+            ));
+            detected
+        }
+        (Some(declared), _) => declared,
+        (None, detected) => {
+            notes.push("the file meta group names no (valid) transfer syntax: the encoding is told from the data set".into());
+            // An empty data set: any encoding reads it.
+            detected.unwrap_or_else(|| {
+                Encoding::of(dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN)
+            })
+        }
     })
 }
 
@@ -172,20 +221,18 @@ impl Header {
         non_blank(self.text(tags::SOP_INSTANCE_UID))
     }
 
+    /// Values cut, elements left out, unusual encodings: one line each,
+    /// for the user.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
     /// The element's value as pydicom shows it, or `None` if the file
     /// lacks the element.
     pub fn text(&self, tag: Tag) -> Option<String> {
         self.dataset
             .get(tag)
             .map(|element| pytext::element_text(element, self.big_endian))
-    }
-}
-
-/// The tag right after `tag`, to read up to and including `tag`.
-fn after(tag: Tag) -> Tag {
-    match tag.element() {
-        0xFFFF => Tag(tag.group() + 1, 0),
-        element => Tag(tag.group(), element + 1),
     }
 }
 

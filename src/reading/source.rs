@@ -9,6 +9,8 @@ use std::os::unix::fs::FileExt;
 
 use flate2::read::DeflateDecoder;
 
+use super::ReadError;
+
 /// How much of a file is read at once to begin with: the whole header of
 /// most files.
 const HEAD_BYTES: usize = 16 * 1024;
@@ -21,12 +23,12 @@ const READ_AHEAD: usize = 8 * 1024;
 /// would then hold in memory (fuzz finding F1b).
 pub const MAX_INFLATED_HEADER: u64 = 64 << 20;
 
-/// Reads the start of `file` (open at its start): up to [`HEAD_BYTES`].
-pub fn read_head(mut file: &File) -> io::Result<Vec<u8>> {
+/// Reads the start of `file`: up to [`HEAD_BYTES`].
+pub fn read_head(file: &File) -> io::Result<Vec<u8>> {
     let mut head = vec![0u8; HEAD_BYTES];
     let mut filled = 0;
     while filled < HEAD_BYTES {
-        match file.read(&mut head[filled..]) {
+        match file.read_at(&mut head[filled..], filled as u64) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -44,6 +46,9 @@ pub trait Bytes {
     fn read_at(&mut self, pos: u64, buf: &mut [u8]) -> io::Result<usize>;
     /// Whether there are at least `len` bytes from `pos` on.
     fn holds(&mut self, pos: u64, len: u64) -> io::Result<bool>;
+    /// Keeps the bytes from `from` on readable while the reader moves on
+    /// (`None`: no longer needed). Only a forward-only source must be told.
+    fn keep_from(&mut self, _from: Option<u64>) {}
 }
 
 /// A plain file; its start (`head`) is already in memory.
@@ -96,7 +101,14 @@ fn slice_at(bytes: &[u8], start: u64, pos: u64, len: usize) -> Option<&[u8]> {
 
 impl Bytes for FileBytes<'_> {
     fn read_at(&mut self, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
-        let len = buf.len();
+        // What the file held when it was opened, as its size said.
+        let len = buf
+            .len()
+            .min(usize::try_from(self.size.saturating_sub(pos)).unwrap_or(usize::MAX));
+        let buf = &mut buf[..len];
+        if len == 0 {
+            return Ok(0);
+        }
         if let Some(bytes) = slice_at(self.head, 0, pos, len) {
             buf.copy_from_slice(bytes);
             return Ok(len);
@@ -124,6 +136,8 @@ pub struct InflatedBytes {
     /// Inflated bytes from `window_start` on.
     window: Vec<u8>,
     window_start: u64,
+    /// The window is not drained below this.
+    kept_from: Option<u64>,
     ended: bool,
 }
 
@@ -134,12 +148,14 @@ impl InflatedBytes {
             decoder: DeflateDecoder::new(file),
             window: Vec::new(),
             window_start: 0,
+            kept_from: None,
             ended: false,
         }
     }
 
-    /// Moves the window to start at `pos` (forward only) and fills it to at
-    /// least `len` bytes unless the stream ends first.
+    /// Moves the window to start at `pos` (forward only, and not past what
+    /// is kept) and fills it to hold `pos..pos + len` unless the stream
+    /// ends first.
     fn fill(&mut self, pos: u64, len: usize) -> io::Result<()> {
         let corrupt = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
         if pos < self.window_start {
@@ -151,12 +167,15 @@ impl InflatedBytes {
                 MAX_INFLATED_HEADER >> 20
             )));
         }
+        let start = self.kept_from.map_or(pos, |kept| kept.min(pos));
         let mut chunk = [0u8; 16 * 1024];
         loop {
-            let skip = (pos - self.window_start).min(self.window.len() as u64) as usize;
+            let skip = start.saturating_sub(self.window_start);
+            let skip = skip.min(self.window.len() as u64) as usize;
             self.window.drain(..skip);
             self.window_start += skip as u64;
-            if (self.window_start == pos && self.window.len() >= len) || self.ended {
+            let held = self.window_start + self.window.len() as u64;
+            if (self.window_start <= pos && held >= pos + len as u64) || self.ended {
                 return Ok(());
             }
             match self.decoder.read(&mut chunk) {
@@ -175,11 +194,15 @@ impl InflatedBytes {
 impl Bytes for InflatedBytes {
     fn read_at(&mut self, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
         self.fill(pos, buf.len())?;
-        if self.window_start != pos {
+        let Some(from) = pos
+            .checked_sub(self.window_start)
+            .and_then(|from| usize::try_from(from).ok())
+            .filter(|&from| from <= self.window.len())
+        else {
             return Ok(0);
-        }
-        let n = buf.len().min(self.window.len());
-        buf[..n].copy_from_slice(&self.window[..n]);
+        };
+        let n = buf.len().min(self.window.len() - from);
+        buf[..n].copy_from_slice(&self.window[from..from + n]);
         Ok(n)
     }
 
@@ -190,4 +213,19 @@ impl Bytes for InflatedBytes {
             Some(last) => Ok(self.read_at(pos + last, &mut [0u8])? == 1),
         }
     }
+
+    fn keep_from(&mut self, from: Option<u64>) {
+        self.kept_from = from;
+    }
+}
+
+/// The `len` bytes from `pos` on, or `None` if the data ends first.
+pub fn read_exact(
+    bytes: &mut dyn Bytes,
+    pos: u64,
+    len: usize,
+) -> Result<Option<Vec<u8>>, ReadError> {
+    let mut buf = vec![0u8; len];
+    let got = bytes.read_at(pos, &mut buf).map_err(ReadError::from_io)?;
+    Ok((got == len).then_some(buf))
 }

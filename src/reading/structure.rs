@@ -1,270 +1,579 @@
-//! A check of the element lengths a file declares, against what the file
-//! holds, before dicom-rs reads it. dicom-rs allocates an element's
-//! declared length before reading its value, so one corrupt or hostile
-//! length of 4 GiB would cost 4 GiB of memory for a file of a few bytes;
-//! and it builds nested sequences by recursion, so absurd nesting could
-//! exhaust a thread's stack.
+//! The structure walk: every element header of the data set (tag, VR,
+//! length) checked against what the file holds, and against the
+//! containers around it, before anything is decoded; and bounded copies
+//! of the elements a read wants ([`Capture`]).
 //!
-//! The walk reads only element headers (tag, VR, length), descending into
-//! sequences and items, up to the top-level pixel data: the whole header,
-//! so everything dicom-rs will read is covered.
-//! A deflated data set is inflated on the fly for the walk, with a bounded
-//! buffer.
+//! dicom-rs allocates an element's declared length before reading its
+//! value, and builds nested sequences by recursion, so it only ever sees
+//! what this walk kept: a corrupt or hostile length cannot cost memory,
+//! and absurd nesting cannot exhaust a stack.
+//!
+//! The walk follows the encodings a data set can switch between: a UN
+//! value of undefined length is a sequence in implicit VR little endian
+//! (PS3.5 6.2.2), whatever the data set's transfer syntax; in implicit VR
+//! an element of undefined length is a sequence even when no dictionary
+//! knows its tag. A deflated data set is walked as it inflates, with a
+//! bounded window.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
-use std::ops::Range;
 
-use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::{Tag, VR};
-use dicom_dictionary_std::StandardDataDictionary;
+use dicom_dictionary_std::tags;
 
 use super::ReadError;
-use super::element::{ElementHeader, UNDEFINED, fits, read_element_header};
-use super::source::{Bytes, FileBytes, InflatedBytes};
+use super::captured::{BUDGET, Capture, Captured, SEQUENCE_LIMIT, VALUE_LIMIT};
+use super::element::{
+    ElementHeader, ITEM, ITEM_END, SEQUENCE_END, UNDEFINED, Vr, fits, read_element_header,
+};
+use super::keywords::{keyword_of, vr_of};
+use super::source::{Bytes, FileBytes, InflatedBytes, read_exact};
 use super::transfer_syntax::Encoding;
 
 /// Where image data starts: (7FE0,0008) Float Pixel Data.
-const PIXEL_DATA_START: Tag = Tag(0x7FE0, 0x0008);
-const ITEM: u16 = 0xE000;
-const ITEM_END: u16 = 0xE00D;
-const SEQUENCE_END: u16 = 0xE0DD;
+const IMAGE_DATA: Tag = Tag(0x7FE0, 0x0008);
 /// Deeper nesting than any real instance has (a handful of levels).
 const MAX_DEPTH: usize = 64;
 
-/// A container the walk is inside of, and where it ends if known.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Open {
-    Sequence(Option<u64>),
-    Item(Option<u64>),
-    /// Encapsulated pixel data: its items are fragments, not data sets.
-    Fragments,
+/// Which top-level elements a walk keeps.
+#[derive(Debug, Clone, Copy)]
+pub enum Keep<'a> {
+    Tags(&'a [Tag]),
+    /// Every element pydicom names by a keyword (and SpecificCharacterSet),
+    /// the pixel data excepted.
+    Keywords,
 }
 
-/// The byte ranges in the file of the top-level elements a check was
-/// asked to keep, in file order.
-pub type Kept = Vec<Range<u64>>;
+impl Keep<'_> {
+    fn wants(&self, tag: Tag) -> bool {
+        match self {
+            Keep::Tags(tags) => tags.contains(&tag),
+            Keep::Keywords => {
+                tag != tags::PIXEL_DATA
+                    && (tag == tags::SPECIFIC_CHARACTER_SET || keyword_of(tag).is_some())
+            }
+        }
+    }
+}
 
-/// Checks the structure of the data set that starts at `offset` in `file`
-/// (which has `size` bytes and starts with `head`). With `keep`, also
-/// returns where the top-level elements with those tags are (not for a
-/// deflated data set, whose bytes are not the file's).
+/// Walks the data set that starts at `offset` in `file` (which has `size`
+/// bytes and starts with `head`) and keeps what `keep` asks for.
 pub fn check_structure(
     file: &File,
     size: u64,
     head: &[u8],
     offset: u64,
     encoding: Encoding,
-    keep: Option<&[Tag]>,
-) -> Result<Option<Kept>, ReadError> {
+    keep: Keep,
+) -> Result<Capture, ReadError> {
     if encoding.deflated {
         let mut file = file.try_clone().map_err(ReadError::Read)?;
         file.seek(SeekFrom::Start(offset))
             .map_err(ReadError::Read)?;
-        walk_elements(&mut InflatedBytes::new(file), 0, encoding, &[])?;
-        return Ok(None);
+        let mut bytes = InflatedBytes::new(file);
+        let mut walk = Walk::new(&mut bytes, encoding, keep);
+        walk.top_level(0)?;
+        return Ok(walk.capture);
     }
-    let bytes = &mut FileBytes::new(file, head, size);
-    let kept = walk_elements(bytes, offset, encoding, keep.unwrap_or_default())?;
-    Ok(keep.map(|_| kept))
+    let mut bytes = FileBytes::new(file, head, size);
+    let mut walk = Walk::new(&mut bytes, encoding, keep);
+    walk.top_level(offset)?;
+    Ok(walk.capture)
 }
 
-/// Walks the element headers from `pos` to the top-level pixel data (or
-/// the end); returns where the top-level elements tagged in `keep` are.
-fn walk_elements(
-    bytes: &mut dyn Bytes,
-    mut pos: u64,
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Sequence,
+    Item,
+    /// Encapsulated data: its items are fragments, not data sets.
+    Fragments,
+}
+
+/// A container the walk is inside of.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    kind: Kind,
+    /// Where it ends, if its length is defined.
+    end: Option<u64>,
+    /// How what it holds is encoded.
     encoding: Encoding,
-    keep: &[Tag],
-) -> Result<Kept, ReadError> {
-    let mut open: Vec<Open> = Vec::new();
-    let mut kept = Kept::new();
-    // The top-level element the walk is in, and where it starts.
-    let mut current: Option<(Tag, u64)> = None;
-    loop {
-        // Leave the containers of defined length that end here.
-        while let Some(Open::Sequence(Some(end)) | Open::Item(Some(end))) = open.last() {
-            if pos < *end {
-                break;
-            }
-            open.pop();
+}
+
+/// What comes after an element header.
+enum Next {
+    /// A sequence whose items are encoded as given.
+    Sequence(Encoding),
+    Fragments,
+    /// A value of defined length, perhaps a sequence in implicit VR that
+    /// no dictionary told apart (its first bytes are an item tag).
+    Value {
+        looks_like_items: bool,
+    },
+}
+
+/// A top-level element being walked through.
+struct Current {
+    header: ElementHeader,
+    /// The sequence being kept, if it is, and the encoding of its content.
+    kept: Option<Encoding>,
+}
+
+struct Walk<'b> {
+    bytes: &'b mut dyn Bytes,
+    encoding: Encoding,
+    keep: Keep<'b>,
+    capture: Capture,
+    /// Bytes still to be kept before the [`BUDGET`] is spent.
+    budget: u64,
+}
+
+impl<'b> Walk<'b> {
+    fn new(bytes: &'b mut dyn Bytes, encoding: Encoding, keep: Keep<'b>) -> Self {
+        Walk {
+            bytes,
+            encoding,
+            keep,
+            capture: Capture::default(),
+            budget: BUDGET,
         }
-        if open.is_empty()
-            && let Some((tag, start)) = current.take()
-            && keep.contains(&tag)
-        {
-            kept.push(start..pos);
-        }
-        if open.len() > MAX_DEPTH {
-            return Err(ReadError::Corrupt(format!(
-                "sequences nested more than {MAX_DEPTH} deep"
-            )));
-        }
-        let Some(header) = read_element_header(bytes, pos, encoding)? else {
-            if let Some((tag, _)) = current {
-                return Err(ReadError::Corrupt(format!(
-                    "the data ends inside element {tag}"
+    }
+
+    /// Walks the top level from `pos` to the end (of a deflated data set,
+    /// to the image data).
+    fn top_level(&mut self, mut pos: u64) -> Result<(), ReadError> {
+        loop {
+            let Some(header) = read_element_header(self.bytes, pos, self.encoding)? else {
+                return Ok(());
+            };
+            if header.is_delimiter_or_item() {
+                return Err(corrupt(format!(
+                    "item tag {} outside any sequence",
+                    header.tag
                 )));
             }
-            return Ok(kept);
-        };
-        let end = header.end();
-        // What runs past the end of the sequence or item holding it would
-        // be read differently by dicom-rs (which trusts the inner length)
-        // than by this walk.
-        if let Some(limit) = innermost_end(&open)
-            && end.unwrap_or(header.value_at) > limit
-        {
-            return Err(ReadError::Corrupt(format!(
-                "element {} runs past the end of the sequence or item that holds it",
-                header.tag
-            )));
+            if header.tag >= IMAGE_DATA {
+                // Checking a deflated data set's image data would mean
+                // inflating all of it; it is left to the decompressor.
+                if self.encoding.deflated {
+                    return Ok(());
+                }
+                // After the image data (trailing padding, signatures),
+                // pydicom reads on leniently: what cannot be read ends it.
+                // Every read goes there, so that all see the same values.
+                return self.trailing(header);
+            }
+            pos = self.element(header)?;
         }
-        let start = pos;
-        pos = header.value_at;
-        if header.tag.group() == 0xFFFE {
-            match header.tag.element() {
-                _ if open.is_empty() => {
-                    return Err(ReadError::Corrupt(format!(
-                        "item tag {} outside any sequence",
+    }
+
+    /// The first image data element (`first`), which must be whole (a
+    /// file cut short in its pixel data is refused), then the top-level
+    /// elements after it until the data ends or stops making sense.
+    fn trailing(&mut self, first: ElementHeader) -> Result<(), ReadError> {
+        let mut pos = self.element(first)?;
+        loop {
+            let header = match read_element_header(self.bytes, pos, self.encoding) {
+                Ok(Some(header)) if !header.is_delimiter_or_item() => header,
+                Err(ReadError::Read(e)) => return Err(ReadError::Read(e)),
+                _ => return Ok(()),
+            };
+            pos = match self.element(header) {
+                Ok(pos) => pos,
+                Err(ReadError::Read(e)) => return Err(ReadError::Read(e)),
+                Err(_) => return Ok(()),
+            };
+        }
+    }
+
+    /// Walks the top-level element `header` (everything it holds, to its
+    /// end) and keeps it if wanted; returns where it ends.
+    fn element(&mut self, header: ElementHeader) -> Result<u64, ReadError> {
+        let encoding = self.encoding;
+        if let Vr::Nonstandard(code) = header.vr {
+            self.note_nonstandard(&header, code);
+        }
+        let wanted = self.keep.wants(header.tag);
+        match self.next(&header, encoding)? {
+            Next::Value { looks_like_items } => {
+                let end = header.value_at + u64::from(header.length);
+                // What is kept is read before the rest is checked: past a
+                // deflated value, its start is gone.
+                if wanted {
+                    self.bytes.keep_from(Some(header.value_at));
+                }
+                let sequence =
+                    looks_like_items && self.looks_like_sequence(&header, encoding, 0)?;
+                if wanted && !sequence {
+                    self.keep_value(&header)?;
+                }
+                fits(self.bytes, &header)?;
+                if wanted && sequence {
+                    self.keep_sequence(&header, encoding, end)?;
+                }
+                self.bytes.keep_from(None);
+                Ok(end)
+            }
+            next => {
+                let content = match next {
+                    Next::Sequence(content) => content,
+                    _ => encoding,
+                };
+                let kept = (wanted && matches!(next, Next::Sequence(_))).then_some(content);
+                if kept.is_some() {
+                    self.bytes.keep_from(Some(header.value_at));
+                }
+                let open = Open {
+                    kind: if matches!(next, Next::Fragments) {
+                        Kind::Fragments
+                    } else {
+                        Kind::Sequence
+                    },
+                    end: header.end(),
+                    encoding: content,
+                };
+                let start = header.value_at;
+                let mut current = Current { header, kept };
+                let end = self.inside(vec![open], start, 0, &mut current)?;
+                self.bytes.keep_from(None);
+                if let Some(content) = current.kept {
+                    self.keep_sequence(&current.header, content, end)?;
+                }
+                Ok(end)
+            }
+        }
+    }
+
+    /// Walks from `pos` through the containers `open` until they are all
+    /// closed; returns where. `current` is the top-level element they are
+    /// in: a sequence of it that is kept is dropped when it grows too
+    /// large or holds another encoding.
+    /// `depth` is how deep `open`'s first container already is.
+    fn inside(
+        &mut self,
+        mut open: Vec<Open>,
+        mut pos: u64,
+        depth: usize,
+        current: &mut Current,
+    ) -> Result<u64, ReadError> {
+        loop {
+            // Leave the containers of defined length that end here.
+            while let Some(Open { end: Some(end), .. }) = open.last() {
+                if pos < *end {
+                    break;
+                }
+                open.pop();
+            }
+            let Some(&innermost) = open.last() else {
+                return Ok(pos);
+            };
+            if depth + open.len() > MAX_DEPTH {
+                return Err(corrupt(format!(
+                    "sequences nested more than {MAX_DEPTH} deep"
+                )));
+            }
+            if current.kept.is_some() && pos - current.header.value_at > SEQUENCE_LIMIT {
+                self.leave_out(
+                    current,
+                    &format!("larger than {} MiB", SEQUENCE_LIMIT >> 20),
+                );
+            }
+            let encoding = match innermost.kind {
+                // Fragments and delimiters are read as tag and length only,
+                // so that whatever stands where a fragment should is named.
+                Kind::Fragments => Encoding {
+                    explicit_vr: false,
+                    ..innermost.encoding
+                },
+                _ => innermost.encoding,
+            };
+            let Some(header) = read_element_header(self.bytes, pos, encoding)? else {
+                return Err(corrupt(format!(
+                    "the data ends inside element {}",
+                    current.header.tag
+                )));
+            };
+            // What runs past the end of the sequence or item holding it:
+            // an item is cut at that end, as DCMTK and pydicom read it (a
+            // directory record rewritten without its offsets keeps its old
+            // length); anything else makes no sense. Either way a kept
+            // sequence is left out: dicom-rs would trust the inner length.
+            let mut header = header;
+            if let Some(limit) = open.iter().rev().find_map(|o| o.end)
+                && header.end().unwrap_or(header.value_at) > limit
+            {
+                if header.tag != ITEM || header.value_at > limit {
+                    return Err(corrupt(format!(
+                        "element {} runs past the end of the sequence or item that holds it",
                         header.tag
                     )));
                 }
-                ITEM if open.last() == Some(&Open::Fragments) => {
-                    fits(bytes, &header)?;
-                    pos = end.unwrap_or(pos);
+                header.length = (limit - header.value_at) as u32;
+                self.leave_out(current, "an item in it runs past its end");
+            }
+            if innermost.kind == Kind::Fragments {
+                match header.tag {
+                    SEQUENCE_END => {
+                        open.pop();
+                        pos = header.value_at;
+                    }
+                    ITEM if header.length != UNDEFINED => {
+                        fits(self.bytes, &header)?;
+                        pos = header.value_at + u64::from(header.length);
+                    }
+                    _ => {
+                        return Err(corrupt(format!(
+                            "element {} holds {} where a fragment should be",
+                            current.header.tag, header.tag
+                        )));
+                    }
                 }
-                // Containers are not checked to fit: the walk goes
-                // through them, and the data ending inside one fails.
-                ITEM => open.push(Open::Item(end)),
-                ITEM_END | SEQUENCE_END => {
+                continue;
+            }
+            pos = header.value_at;
+            match (innermost.kind, header.tag) {
+                (Kind::Sequence, ITEM) => open.push(Open {
+                    kind: Kind::Item,
+                    end: header.end(),
+                    encoding: innermost.encoding,
+                }),
+                (_, ITEM_END | SEQUENCE_END) => {
                     open.pop();
                 }
-                _ => {}
-            }
-            continue;
-        }
-        if open.is_empty() {
-            if header.tag >= PIXEL_DATA_START {
-                // Checking a deflated data set's image data would mean
-                // inflating all of it; it is left to the decompressor.
-                if !encoding.deflated {
-                    image_data_is_whole(bytes, &header, encoding)?;
+                (_, tag) if tag.group() == 0xFFFE => {
+                    return Err(corrupt(format!(
+                        "item tag {tag} where an element should be"
+                    )));
                 }
-                return Ok(kept);
-            }
-            current = Some((header.tag, start));
-        }
-        let sequence =
-            header.vr == Some(VR::SQ) || (header.vr.is_none() && is_sequence(header.tag));
-        match (sequence, end) {
-            (true, end) => open.push(Open::Sequence(end)),
-            // An undefined length on anything else is encapsulated data.
-            (false, None) => open.push(Open::Fragments),
-            (false, Some(end)) => {
-                // The values dicom-rs will allocate: they must be there,
-                // and be whole numbers of their units (dicom-rs reads whole
-                // units only, and would lose its place otherwise).
-                fits(bytes, &header)?;
-                whole_units(&header)?;
-                pos = end;
+                (Kind::Sequence, tag) => {
+                    return Err(corrupt(format!("element {tag} where an item should be")));
+                }
+                _ => {
+                    if let Vr::Nonstandard(code) = header.vr {
+                        self.note_nonstandard(&header, code);
+                    }
+                    match self.next(&header, encoding)? {
+                        Next::Sequence(content) => {
+                            if current.kept.is_some_and(|kept| kept != content) {
+                                self.leave_out(current, "it holds a sequence in another encoding");
+                            }
+                            open.push(Open {
+                                kind: Kind::Sequence,
+                                end: header.end(),
+                                encoding: content,
+                            });
+                        }
+                        Next::Fragments => open.push(Open {
+                            kind: Kind::Fragments,
+                            end: None,
+                            encoding,
+                        }),
+                        Next::Value { looks_like_items } => {
+                            fits(self.bytes, &header)?;
+                            if looks_like_items {
+                                self.looks_like_sequence(&header, encoding, depth + open.len())?;
+                            }
+                            pos = header.value_at + u64::from(header.length);
+                        }
+                    }
+                }
             }
         }
     }
-}
 
-/// Where the innermost open sequence or item of defined length ends.
-fn innermost_end(open: &[Open]) -> Option<u64> {
-    open.iter().rev().find_map(|container| match container {
-        Open::Sequence(end) | Open::Item(end) => *end,
-        Open::Fragments => None,
-    })
-}
-
-/// Fails when the image data that ends the data set (`header` is its
-/// first element) is cut short, so that a file truncated in its pixel data
-/// is refused rather than placed as if whole. Native data is checked by
-/// its length alone; encapsulated data by its fragments' headers (one read
-/// per fragment) and its sequence delimiter. Stricter than the walk's
-/// `Open::Fragments`, which also stands for UN values of undefined length
-/// (sequences in disguise, whose items hold elements): here nothing but
-/// fragments and the delimiter may follow.
-fn image_data_is_whole(
-    bytes: &mut dyn Bytes,
-    header: &ElementHeader,
-    encoding: Encoding,
-) -> Result<(), ReadError> {
-    if header.length != UNDEFINED {
-        return fits(bytes, header);
+    /// What the element `header` (in `encoding`) holds.
+    fn next(&mut self, header: &ElementHeader, encoding: Encoding) -> Result<Next, ReadError> {
+        let undefined = header.length == UNDEFINED;
+        Ok(match header.vr {
+            Vr::Explicit(VR::SQ) => Next::Sequence(encoding),
+            Vr::Explicit(VR::UN) if undefined => Next::Sequence(Encoding::implicit_little_endian()),
+            Vr::Explicit(VR::OB | VR::OW) if undefined => Next::Fragments,
+            Vr::None if undefined && header.tag == tags::PIXEL_DATA => Next::Fragments,
+            // dicom-rs, pydicom and DCMTK read any other undefined length
+            // as a sequence.
+            _ if undefined => Next::Sequence(encoding),
+            // Image data is never a sequence, whatever its first bytes.
+            Vr::None if header.tag.group() != 0x7FE0 => Next::Value {
+                looks_like_items: self.starts_with_item(header, encoding)?,
+            },
+            _ => Next::Value {
+                looks_like_items: false,
+            },
+        })
     }
-    // Read as tag and length only (as items are in every transfer syntax),
-    // so that whatever stands where a fragment should is named in the
-    // error, not refused for an unknown VR.
-    let items = Encoding {
-        explicit_vr: false,
-        ..encoding
-    };
-    let mut pos = header.value_at;
-    loop {
-        let Some(item) = read_element_header(bytes, pos, items)? else {
-            return Err(ReadError::Corrupt(format!(
-                "the data ends inside element {}",
-                header.tag
-            )));
+
+    /// Whether the value of `header` starts with an item tag.
+    fn starts_with_item(
+        &mut self,
+        header: &ElementHeader,
+        encoding: Encoding,
+    ) -> Result<bool, ReadError> {
+        if header.length < 8 {
+            return Ok(false);
+        }
+        let mut first = [0u8; 4];
+        let got = self
+            .bytes
+            .read_at(header.value_at, &mut first)
+            .map_err(ReadError::from_io)?;
+        let tag = |b: [u8; 2]| match encoding.big_endian {
+            true => u16::from_be_bytes(b),
+            false => u16::from_le_bytes(b),
         };
-        match (item.tag.group(), item.tag.element()) {
-            (0xFFFE, SEQUENCE_END) => return Ok(()),
-            (0xFFFE, ITEM) if item.length != UNDEFINED => {
-                fits(bytes, &item)?;
-                pos = item.value_at + u64::from(item.length);
-            }
-            _ => {
-                return Err(ReadError::Corrupt(format!(
-                    "element {} holds {} where a fragment should be",
-                    header.tag, item.tag
-                )));
-            }
+        Ok(got == 4 && Tag(tag([first[0], first[1]]), tag([first[2], first[3]])) == ITEM)
+    }
+
+    /// An implicit-VR value of defined length that starts like a sequence
+    /// (`depth` deep): walked as one. If it reads soundly as one, it is
+    /// one; if not, it must not be one the dictionary knows (then the file
+    /// is corrupt), and is left as bytes. The dictionary is asked only
+    /// then, as building it costs a per-file call more than its walk.
+    /// Returns whether it is a sequence.
+    fn looks_like_sequence(
+        &mut self,
+        header: &ElementHeader,
+        encoding: Encoding,
+        depth: usize,
+    ) -> Result<bool, ReadError> {
+        let open = Open {
+            kind: Kind::Sequence,
+            end: header.end(),
+            encoding,
+        };
+        let mut current = Current {
+            header: header.clone(),
+            kept: None,
+        };
+        match self.inside(vec![open], header.value_at, depth, &mut current) {
+            Ok(_) => Ok(true),
+            Err(ReadError::Read(e)) => Err(ReadError::Read(e)),
+            Err(e) if vr_of(header.tag) == Some(VR::SQ) => Err(e),
+            Err(_) => Ok(false),
         }
+    }
+
+    /// Keeps the value of the top-level element `header`, cut to
+    /// [`VALUE_LIMIT`] and to whole numbers of its values.
+    fn keep_value(&mut self, header: &ElementHeader) -> Result<(), ReadError> {
+        let vr = match header.vr {
+            Vr::Explicit(vr) => vr,
+            // Implicit VR, or a VR the standard does not know: the VR the
+            // dictionary gives the tag (UN when none).
+            Vr::None | Vr::Nonstandard(_) => vr_of(header.tag)
+                .filter(|vr| *vr != VR::SQ)
+                .unwrap_or(VR::UN),
+        };
+        let unit = value_size(vr);
+        let mut length = header.length.min(VALUE_LIMIT);
+        length -= length % unit;
+        if length < header.length {
+            let why = if header.length > VALUE_LIMIT {
+                "cut"
+            } else {
+                "cut to whole values"
+            };
+            self.capture.notes.push(format!(
+                "element {} {why}: {length} of its {} bytes read",
+                header.tag, header.length
+            ));
+        }
+        if !self.spend(header.tag, u64::from(length)) {
+            return Ok(());
+        }
+        let Some(value) = read_exact(self.bytes, header.value_at, length as usize)? else {
+            // The check of the whole value says it best.
+            fits(self.bytes, header)?;
+            return Err(corrupt(format!("element {} is cut short", header.tag)));
+        };
+        self.capture.elements.push(Captured::Value {
+            tag: header.tag,
+            vr,
+            value,
+        });
+        Ok(())
+    }
+
+    /// Keeps the sequence `header`, whose content ends at `end`.
+    fn keep_sequence(
+        &mut self,
+        header: &ElementHeader,
+        content: Encoding,
+        end: u64,
+    ) -> Result<(), ReadError> {
+        let len = end - header.value_at;
+        if len > SEQUENCE_LIMIT {
+            self.capture.notes.push(format!(
+                "element {} left out of the records: larger than {} MiB",
+                header.tag,
+                SEQUENCE_LIMIT >> 20
+            ));
+            return Ok(());
+        }
+        if !self.spend(header.tag, len) {
+            return Ok(());
+        }
+        let Some(bytes) = read_exact(self.bytes, header.value_at, len as usize)? else {
+            return Err(corrupt(format!("element {} is cut short", header.tag)));
+        };
+        self.capture.elements.push(Captured::Sequence {
+            tag: header.tag,
+            length: header.length,
+            content: bytes,
+            encoding: content,
+        });
+        Ok(())
+    }
+
+    /// Takes `len` bytes from the budget, or notes that `tag` is left out.
+    fn spend(&mut self, tag: Tag, len: u64) -> bool {
+        if len > self.budget {
+            self.capture.notes.push(format!(
+                "element {tag} left out of the records: the header holds more than {} MiB",
+                BUDGET >> 20
+            ));
+            return false;
+        }
+        self.budget -= len;
+        true
+    }
+
+    /// Stops keeping the sequence `current`, saying why.
+    fn leave_out(&mut self, current: &mut Current, why: &str) {
+        if current.kept.take().is_some() {
+            self.bytes.keep_from(None);
+            self.capture.notes.push(format!(
+                "element {} left out of the records: {why}",
+                current.header.tag
+            ));
+        }
+    }
+
+    fn note_nonstandard(&mut self, header: &ElementHeader, code: [u8; 2]) {
+        self.capture.notes.push(format!(
+            "element {} has the nonstandard VR {:?}: read with a 2-byte length, as DCMTK does",
+            header.tag,
+            String::from_utf8_lossy(&code)
+        ));
     }
 }
 
-/// Fails when a binary value's length is not a multiple of its unit size.
-fn whole_units(header: &ElementHeader) -> Result<(), ReadError> {
-    let vr = header.vr.or_else(|| {
-        if header.tag.element() == 0 {
-            return Some(VR::UL); // group length
-        }
-        match StandardDataDictionary.by_tag(header.tag)?.vr() {
-            VirtualVr::Exact(vr) => Some(vr),
-            VirtualVr::Xs => Some(VR::US),
-            _ => None,
-        }
-    });
-    let unit = match vr {
-        Some(VR::US | VR::SS | VR::OW) => 2,
-        Some(VR::UL | VR::SL | VR::FL | VR::AT | VR::OF | VR::OL) => 4,
-        Some(VR::FD | VR::SV | VR::UV | VR::OD | VR::OV) => 8,
+/// The size of one value of `vr` (1 for text and bytes).
+fn value_size(vr: VR) -> u32 {
+    match vr {
+        VR::US | VR::SS | VR::OW => 2,
+        VR::UL | VR::SL | VR::FL | VR::AT | VR::OF | VR::OL => 4,
+        VR::FD | VR::SV | VR::UV | VR::OD | VR::OV => 8,
         _ => 1,
-    };
-    if !header.length.is_multiple_of(unit) {
-        return Err(ReadError::Corrupt(format!(
-            "element {} has {} bytes, not a whole number of {unit}-byte values",
-            header.tag, header.length
-        )));
     }
-    Ok(())
 }
 
-/// Whether an implicit-VR element is a sequence, from the dictionary.
-fn is_sequence(tag: Tag) -> bool {
-    StandardDataDictionary
-        .by_tag(tag)
-        .is_some_and(|entry| matches!(entry.vr(), VirtualVr::Exact(VR::SQ)))
+fn corrupt(why: String) -> ReadError {
+    ReadError::Corrupt(why)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reading::captured::Captured;
     use dicom_dictionary_std::uids;
     use std::io::Write;
 
@@ -282,7 +591,7 @@ mod tests {
             &bytes[..bytes.len() / 2],
             0,
             encoding,
-            None,
+            Keep::Tags(&[]),
         )
         .map(drop)
         .map_err(|e| e.to_string())
@@ -360,13 +669,22 @@ mod tests {
     }
 
     #[test]
-    fn numbers_must_be_whole_units() {
-        // (0010,0040) US of 3 bytes
-        let bytes = [0x10, 0, 0x40, 0, b'U', b'S', 3, 0, 1, 0, 0x10, 0, 0];
+    fn kept_numbers_are_cut_to_whole_values() {
+        // (0010,0040) US of 3 bytes: kept as one value, with a note.
+        let bytes = [0x10, 0, 0x40, 0, b'U', b'S', 3, 0, 1, 0, 0x10];
+        let capture = capture(&bytes, Keep::Tags(&[Tag(0x0010, 0x0040)])).unwrap();
+        assert_eq!(
+            capture.elements,
+            [Captured::Value {
+                tag: Tag(0x0010, 0x0040),
+                vr: VR::US,
+                value: vec![1, 0]
+            }]
+        );
         assert!(
-            check(&bytes, explicit_le())
-                .unwrap_err()
-                .contains("whole number")
+            capture.notes[0].contains("cut to whole values"),
+            "{:?}",
+            capture.notes
         );
     }
 
@@ -390,10 +708,10 @@ mod tests {
         bytes
     }
 
-    /// An encapsulated item (fragment or delimiter) with `value`.
-    fn item(element: u16, value: &[u8]) -> Vec<u8> {
+    /// An item (fragment or delimiter) with `value`.
+    fn item(tag: Tag, value: &[u8]) -> Vec<u8> {
         let mut bytes = vec![0xFE, 0xFF];
-        bytes.extend_from_slice(&element.to_le_bytes());
+        bytes.extend_from_slice(&tag.element().to_le_bytes());
         bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
         bytes.extend_from_slice(value);
         bytes
@@ -411,6 +729,22 @@ mod tests {
         encapsulated.extend(item(SEQUENCE_END, &[]));
         encapsulated.extend_from_slice(&[0xAB; 40]);
         assert_eq!(check(&encapsulated, explicit_le()), Ok(()));
+        // The whole read goes on after the image data, as pydicom does,
+        // and stops quietly where the data stops making sense.
+        let mut trailing = encapsulated.clone();
+        let padding = Tag(0xFFFC, 0xFFFC);
+        trailing.truncate(trailing.len() - 40);
+        trailing.extend([0xFC, 0xFF, 0xFC, 0xFF, b'O', b'B', 0, 0, 2, 0, 0, 0, 0, 0]);
+        trailing.extend_from_slice(&[0xAB; 5]);
+        let whole = capture(&trailing, Keep::Keywords).unwrap();
+        assert_eq!(
+            whole.elements,
+            [Captured::Value {
+                tag: padding,
+                vr: VR::OB,
+                value: vec![0, 0]
+            }]
+        );
     }
 
     /// (0008,1140) SQ of `length`, then `value`.
@@ -481,11 +815,14 @@ mod tests {
         );
     }
 
-    fn kept(bytes: &[u8], keep: &[Tag]) -> Result<Option<Kept>, String> {
+    fn capture(bytes: &[u8], keep: Keep) -> Result<Capture, String> {
         let file = file_with(bytes);
         let size = bytes.len() as u64;
-        check_structure(&file, size, &bytes[..4], 0, explicit_le(), Some(keep))
-            .map_err(|e| e.to_string())
+        check_structure(&file, size, &bytes[..4], 0, explicit_le(), keep).map_err(|e| e.to_string())
+    }
+
+    fn kept_tags(bytes: &[u8], keep: &[Tag]) -> Result<Vec<Tag>, String> {
+        capture(bytes, Keep::Tags(keep)).map(|c| c.elements.iter().map(Captured::tag).collect())
     }
 
     #[test]
@@ -504,18 +841,31 @@ mod tests {
 
         let sequence = Tag(0x0008, 0x1140);
         let (name, id) = (Tag(0x0010, 0x0010), Tag(0x0010, 0x0020));
-        let id_only = Range {
-            start: sequence_end + 16,
-            end: all,
-        };
-        assert_eq!(kept(&bytes, &[id]), Ok(Some(vec![id_only])));
+        assert_eq!(kept_tags(&bytes, &[id]), Ok(vec![id]));
         assert_eq!(
-            kept(&bytes, &[sequence, name]),
-            Ok(Some(vec![0..sequence_end, sequence_end..sequence_end + 16]))
+            kept_tags(&bytes, &[sequence, name]),
+            Ok(vec![sequence, name])
         );
+        let kept = capture(&bytes, Keep::Tags(&[sequence])).unwrap();
+        match &kept.elements[..] {
+            [
+                Captured::Sequence {
+                    length, content, ..
+                },
+            ] => {
+                assert_eq!(*length, UNDEFINED);
+                assert_eq!(content[..], bytes[12..sequence_end as usize]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let _ = all;
         // Without the sequence's end, the kept sequence is cut off.
         let cut = &bytes[..sequence_end as usize - 8];
-        assert!(kept(cut, &[sequence]).unwrap_err().contains("ends inside"));
-        assert_eq!(kept(&bytes, &[]), Ok(Some(vec![])));
+        assert!(
+            kept_tags(cut, &[sequence])
+                .unwrap_err()
+                .contains("ends inside")
+        );
+        assert_eq!(kept_tags(&bytes, &[]), Ok(vec![]));
     }
 }

@@ -32,7 +32,7 @@ use dicom_dictionary_std::tags;
 use serde_json::{Value, json};
 
 use crate::placing::Placed;
-use crate::reading::{Header, ReadError};
+use crate::reading::Header;
 use fields::{
     Fields, PATIENT_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Single, every_element, text_or_not_defined,
 };
@@ -50,26 +50,35 @@ pub fn tags_per_file() -> impl Iterator<Item = Tag> {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum RecordError {
-    #[error("cannot write the record {} into the log dir {}: {source}", record.display(), logdir.display())]
-    Write {
-        logdir: PathBuf,
-        record: PathBuf,
-        source: io::Error,
-    },
-    #[error("cannot read the whole header for the series record: {0}")]
-    WholeHeader(ReadError),
+#[error("cannot write the record {} into the log dir {}: {source}", record.display(), logdir.display())]
+pub struct RecordError {
+    logdir: PathBuf,
+    record: PathBuf,
+    source: io::Error,
+}
+
+/// Whether the records written once per study and series are still to be
+/// written for the instance `header` (whose elements are those of
+/// [`tags_per_file`]). The study-series record is made last, so once it
+/// exists the others do too: one look tells.
+pub fn series_records_due(logdir: &Path, header: &Header) -> bool {
+    let text = |tag| text_or_not_defined(header, tag);
+    let record = paths::study_series_meta(
+        &text(tags::STUDY_INSTANCE_UID),
+        &text(tags::SERIES_INSTANCE_UID),
+    );
+    !seen::exists(&logdir.join(record))
 }
 
 /// Writes the records of the instance `header`, now `placed`.
 ///
-/// `header` needs the elements of [`tags_per_file`]; the records
-/// written once per study or series need more, and get it from `whole`,
-/// which reads the whole header (so most calls never do).
+/// `header` needs the elements of [`tags_per_file`]; the records written
+/// once per study and series need every element, from `whole`, which is
+/// given when [`series_records_due`] said so.
 pub fn write_records(
     logdir: &Path,
     header: &Header,
-    whole: &dyn Fn() -> Result<Header, ReadError>,
+    whole: Option<&Header>,
     placed: &Placed,
 ) -> Result<(), RecordError> {
     let work = WorkDir::new(logdir.join(".rx-repack"));
@@ -87,7 +96,7 @@ pub fn write_records(
     let paths = RecordPaths::new(&patient_id, &study_uid, &series_uid, &image_name);
     let failed = |record: &Path| {
         let (logdir, record) = (logdir.to_path_buf(), record.to_path_buf());
-        move |source| RecordError::Write {
+        move |source| RecordError {
             logdir,
             record,
             source,
@@ -103,18 +112,15 @@ pub fn write_records(
     )
     .map_err(failed(&paths.patient))?;
 
-    // The records written once per study or series. The study-series
-    // record is made last, so once it exists the others do too: one look
-    // tells whether any of them needs writing.
-    let study_series_meta = logdir.join(&paths.study_series_meta);
-    if !seen::exists(&study_series_meta) {
-        let complete = whole().map_err(RecordError::WholeHeader)?;
+    // The records written once per study or series, the study-series
+    // record last.
+    if let Some(complete) = whole {
         let create = |record: &Path, contents: &dyn Fn() -> Value| {
             create_once(&work, &logdir.join(record), contents).map_err(failed(record))
         };
         create(
             &paths.study_meta,
-            &|| json!({ &study_uid: Fields::of(&complete, &STUDY_FIELDS) }),
+            &|| json!({ &study_uid: Fields::of(complete, &STUDY_FIELDS) }),
         )?;
         create(
             &paths.series_meta,
@@ -126,10 +132,10 @@ pub fn write_records(
             json!({ &study_uid: {
                 "SeriesInstanceUID": &series_uid,
                 "SeriesBaseDir": series_base_dir.display().to_string(),
-                "DICOM": every_element(&complete),
+                "DICOM": every_element(complete),
             }})
         })?;
-        seen::made(&study_series_meta);
+        seen::made(&logdir.join(&paths.study_series_meta));
     }
 
     let record = ImageRecord::new(header, &image_name, placed);

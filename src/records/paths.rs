@@ -24,9 +24,7 @@ impl RecordPaths {
         RecordPaths {
             patient: Path::new("patientData").join(log_name(patient_id, ".json")),
             study_meta: study_dir.join(log_name(study_uid, "-meta.json")),
-            study_series_meta: study_dir
-                .join(log_name(study_uid, "-series"))
-                .join(log_name(series_uid, "-meta.json")),
+            study_series_meta: study_series_meta(study_uid, series_uid),
             series_meta: series_dir.join(log_name(series_uid, "-meta.json")),
             series_pack: series_dir.join(log_name(series_uid, "-pack.json")),
             image: series_dir
@@ -34,6 +32,13 @@ impl RecordPaths {
                 .join(log_name(image_name, ".json")),
         }
     }
+}
+
+/// The study-series record, written last of the records once per series.
+pub fn study_series_meta(study_uid: &str, series_uid: &str) -> PathBuf {
+    Path::new("studyData")
+        .join(log_name(study_uid, "-series"))
+        .join(log_name(series_uid, "-meta.json"))
 }
 
 /// The file name for a record about `value`: the value itself, as

@@ -166,15 +166,20 @@ fn f2_deep_nesting_is_refused_on_a_small_stack() {
 }
 
 /// F3: a transfer syntax UID with a byte that is not ASCII made
-/// `read_header` panic.
+/// `read_header` panic. DCMTK and pydicom both read the file (its data set
+/// is empty, and a garbled transfer syntax is told from the data set), so
+/// it reads, with a note saying so.
 #[test]
-fn f3_a_transfer_syntax_that_is_not_ascii_is_refused() {
+fn f3_a_transfer_syntax_that_is_not_ascii_reads_without_panic() {
     let path = finding("f3-transfer-syntax-not-ascii.dcm");
-    let result = catch_unwind(|| read_whole_header(&path).is_err());
-    assert_eq!(
-        result.ok(),
-        Some(true),
-        "read_header did not refuse it cleanly"
+    let notes = catch_unwind(|| read_whole_header(&path).map(|h| h.notes().to_vec()))
+        .expect("no panic")
+        .expect("it reads");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("no (valid) transfer syntax")),
+        "{notes:?}"
     );
 }
 
