@@ -21,10 +21,10 @@
 #                      from; a different one remakes the oracle
 #   DIR/conformance/   the conformance corpus and its verdicts (issue 13):
 #     files/           every public DICOM sample the package registries
-#                      ship (see `conformance` below), by source:
+#                      ship (see `conformance_corpus` below), by source:
 #                      files/<source>/<path in the package>
 #     verdicts.tsv     per file: name, size, dcmdump's exit status and
-#                      first message line, pydicom's verdict and message
+#                      first error line, pydicom's verdict and exception
 #     SOURCES          each source's package and version, and what was
 #                      left out (duplicates, too big)
 #     STAMP            the recipe and versions; a different one remakes it
@@ -152,8 +152,9 @@ fi
 # (README, "Conformance"). Bump conformance_recipe when what is made below
 # changes, and RECIPE in tests/it/conformance.rs with it.
 conformance_recipe=1
-# Where each source's samples are, in the order they are taken: a file with
-# the same bytes as one taken from an earlier source is left out.
+# The packages besides pydicom 2.4.5 and pydicom-data whose samples are
+# taken, in this order (a file with the same bytes as one taken before is
+# left out).
 pypi_sources=('pydicom==3.0.2' 'pynetdicom==3.0.4' 'nibabel==5.4.2' 'deid-data==0.0.20')
 debian_sources=(octave-dicom dicomscope dicom3tools)
 conformance="$dir/conformance"
