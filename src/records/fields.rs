@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::reading::Header;
 use crate::reading::keywords::keyword_of;
-use crate::reading::pytext::element_text;
+use crate::reading::pytext::element_text_in;
 
 /// pypx's value for an element the file lacks.
 pub const NOT_DEFINED: &str = "Not defined";
@@ -96,7 +96,10 @@ pub fn every_element(header: &Header) -> Map<String, Value> {
         .iter()
         .filter_map(|element| {
             let keyword = keyword_of(element.tag())?;
-            Some((keyword, element_text(element, header.big_endian())))
+            Some((
+                keyword,
+                element_text_in(element, header.dataset(), header.big_endian()),
+            ))
         })
         .collect();
     elements.sort_by(|a, b| a.0.cmp(b.0));
