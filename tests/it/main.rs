@@ -22,4 +22,5 @@ mod messages;
 mod odd_files;
 mod px_parity;
 mod px_records;
+mod pydicom_text;
 mod storescp;
