@@ -96,3 +96,70 @@ fn search(len: usize, probe: impl Fn(usize) -> std::cmp::Ordering) -> Option<usi
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What pydicom 2.4.5's `get_entry`, `get_private_entry` and
+    /// `UID.name` answer for the same look-ups.
+    #[test]
+    fn the_tables_answer_as_pydicom_does() {
+        let name = standard_entry;
+        assert_eq!(name(Tag(0x0010, 0x0010)), Some(("Patient's Name", "PN")));
+        assert_eq!(
+            name(Tag(0x6000, 0x3000)),
+            Some(("Overlay Data", "OB or OW"))
+        );
+        assert_eq!(
+            name(Tag(0x60EE, 0x3000)),
+            Some(("Overlay Data", "OB or OW"))
+        );
+        assert_eq!(name(Tag(0x5020, 0x0005)), Some(("Curve Dimensions", "US")));
+        assert_eq!(
+            name(Tag(0x1000, 0x1235)),
+            Some(("Shift Table Triplet", "US"))
+        );
+        assert_eq!(
+            name(Tag(0x0028, 0x0412)),
+            Some(("Coefficient Coding", "LO"))
+        );
+        assert_eq!(
+            name(Tag(0xFFFC, 0xFFFC)),
+            Some(("Data Set Trailing Padding", "OB"))
+        );
+        assert_eq!(name(Tag(0x0009, 0x1001)), None);
+        assert_eq!(name(Tag(0x0008, 0x0000)), None);
+
+        let private = |tag, creator| private_entry(tag, creator).map(|e| (e.name, e.vr));
+        // ggggeeee, ggggxxee (any block), ggxxxxee.
+        assert_eq!(
+            private(Tag(0x0009, 0x0001), "DicomUtils 20100512"),
+            Some(("DICOMUTILS_PROCESSING_METHODS", "SQ"))
+        );
+        assert_eq!(
+            private(Tag(0x0019, 0x100C), "SIEMENS MR HEADER"),
+            Some(("B_value", "IS"))
+        );
+        assert_eq!(
+            private(Tag(0x0019, 0x120C), "SIEMENS MR HEADER"),
+            Some(("B_value", "IS"))
+        );
+        assert_eq!(
+            private(Tag(0x7012, 0x1004), "DLX_ANNOT_01"),
+            Some(("Text_annotation", "ST"))
+        );
+        assert_eq!(private(Tag(0x0019, 0x100C), "SIEMENS MR HEADER "), None);
+        assert_eq!(private(Tag(0x0019, 0x10FF), "SIEMENS MR HEADER"), None);
+
+        assert_eq!(
+            uid_name("1.2.840.10008.1.2.4.50"),
+            Some("JPEG Baseline (Process 1)")
+        );
+        assert_eq!(
+            uid_name("1.2.840.10008.1.2.1.99"),
+            Some("Deflated Explicit VR Little Endian")
+        );
+        assert_eq!(uid_name("1.2.840.10008.1.2.4.5"), None);
+    }
+}
