@@ -52,14 +52,31 @@ pub fn cut_mark() -> String {
     format!(" [rx-repack: cut here, this value's text is longer than {MAX_VALUE_TEXT} bytes]")
 }
 
-/// The pydicom text form of one element's value. Text read as UN is
-/// decoded as ISO-IR 6 (see [`element_text_in`] for the character set of
-/// the data set).
+/// How a file's data set is encoded, as far as pydicom's reading of its
+/// values depends on it.
+#[derive(Debug, Clone, Copy)]
+pub struct DataSetEncoding {
+    pub big_endian: bool,
+    /// Whether each element carries its VR. In implicit VR, pydicom takes
+    /// VRs from its dictionaries, and those it makes up itself (LO for a
+    /// private creator, UN for an unknown element, US or SS for an
+    /// ambiguous one) print as `VR.LO`, `VR.UN`, `VR.US` in a sequence.
+    pub explicit_vr: bool,
+}
+
+/// The pydicom text form of one element's value, the file's data set
+/// taken to be explicit VR. Text read as UN is decoded as ISO 8859-1 (see
+/// [`element_text_in`] for the character set of the data set).
 pub fn element_text(element: &InMemElement, big_endian: bool) -> String {
-    let context = Context {
+    let encoding = DataSetEncoding {
         big_endian,
+        explicit_vr: true,
+    };
+    let context = Context {
+        encoding,
         dataset: None,
         charset: None,
+        pixel_representation: None,
     };
     let mut out = Out::default();
     write_str(&mut out, element, &context);
@@ -67,13 +84,14 @@ pub fn element_text(element: &InMemElement, big_endian: bool) -> String {
 }
 
 /// The pydicom text form of an element of `dataset` (the top level of a
-/// file): its SpecificCharacterSet decodes text read as UN.
+/// file), encoded as `encoding` says: its SpecificCharacterSet decodes
+/// text read as UN, its private creators name its private elements.
 pub fn element_text_in(
     element: &InMemElement,
     dataset: &InMemDicomObject,
-    big_endian: bool,
+    encoding: DataSetEncoding,
 ) -> String {
-    let context = Context::top(dataset, big_endian);
+    let context = Context::top(dataset, encoding);
     let mut out = Out::default();
     write_str(&mut out, element, &context);
     out.finish()
@@ -82,28 +100,31 @@ pub fn element_text_in(
 /// Where an element is: what pydicom knows of it when converting it.
 #[derive(Clone, Copy)]
 struct Context<'a> {
-    /// Whether binary values were stored big-endian.
-    big_endian: bool,
+    encoding: DataSetEncoding,
     /// The data set that holds the element (its private creators).
     dataset: Option<&'a InMemDicomObject>,
     /// The defined term of the character set in force (the first value of
     /// the nearest SpecificCharacterSet), if not the default.
     charset: Option<&'a str>,
+    /// The nearest PixelRepresentation, in the data set or the ones that
+    /// hold it (it makes an ambiguous US or SS signed).
+    pixel_representation: Option<u16>,
 }
 
 impl<'a> Context<'a> {
-    fn top(dataset: &'a InMemDicomObject, big_endian: bool) -> Self {
+    fn top(dataset: &'a InMemDicomObject, encoding: DataSetEncoding) -> Self {
         Context {
-            big_endian,
+            encoding,
             dataset: None,
             charset: None,
+            pixel_representation: None,
         }
         .within(dataset)
     }
 
     /// The context of the elements of `dataset`, an item within this one's
-    /// data set (or the top level): its own character set, if it has one,
-    /// else the one in force.
+    /// data set (or the top level): its own character set and pixel
+    /// representation, if it has them, else those in force.
     fn within(self, dataset: &'a InMemDicomObject) -> Self {
         let charset = dataset
             .get(tags::SPECIFIC_CHARACTER_SET)
@@ -113,11 +134,20 @@ impl<'a> Context<'a> {
             })
             .map(|code| code.trim_matches([' ', '\0']))
             .or(self.charset);
+        let pixel_representation = first_number(dataset, tags::PIXEL_REPRESENTATION)
+            .map(|n| n as u16)
+            .or(self.pixel_representation);
         Context {
-            big_endian: self.big_endian,
+            encoding: self.encoding,
             dataset: Some(dataset),
             charset,
+            pixel_representation,
         }
+    }
+
+    /// The first number of the element `tag` of this data set.
+    fn number(&self, tag: Tag) -> Option<i64> {
+        first_number(self.dataset?, tag)
     }
 
     /// The value of the private creator of `tag` in this data set, as
@@ -273,85 +303,218 @@ impl Blob<'_> {
     }
 }
 
-/// The VR pydicom gives an element and its value as pydicom holds it.
-fn py_value<'a>(element: &'a InMemElement, context: &Context<'a>) -> (&'static str, PyValue<'a>) {
-    let vr = element.vr();
-    match element.value() {
-        Value::Sequence(sequence) => ("SQ", PyValue::Sequence(Cow::Borrowed(sequence.items()))),
-        // A sequence of no items, as a caller may build it.
-        Value::Primitive(PrimitiveValue::Empty) if vr == VR::SQ => {
-            ("SQ", PyValue::Sequence(Cow::Borrowed(&[])))
+/// The first number of the element `tag` of `dataset`, however stored.
+fn first_number(dataset: &InMemDicomObject, tag: Tag) -> Option<i64> {
+    match dataset.get(tag)?.value() {
+        Value::Primitive(PrimitiveValue::U16(v)) => v.first().map(|&n| i64::from(n)),
+        Value::Primitive(PrimitiveValue::I16(v)) => v.first().map(|&n| i64::from(n)),
+        Value::Primitive(PrimitiveValue::U32(v)) => v.first().map(|&n| i64::from(n)),
+        Value::Primitive(PrimitiveValue::I32(v)) => v.first().map(|&n| i64::from(n)),
+        Value::Primitive(PrimitiveValue::U8(v)) if v.len() >= 2 => {
+            Some(i64::from(u16::from_le_bytes([v[0], v[1]])))
         }
-        Value::PixelSequence(fragments) => (
-            vr.to_string(),
-            PyValue::Fragments(encapsulated_len(fragments)),
-        ),
-        Value::Primitive(value) => {
-            if vr == VR::UN
-                && let Some(known) = known_vr(element.tag(), value, context)
-                && let Some(converted) = convert_un(known, value, context)
-            {
-                return (known, converted);
-            }
-            (
-                vr.to_string(),
-                primitive(vr, Cow::Borrowed(value), context.big_endian),
-            )
+        _ => None,
+    }
+}
+
+/// The VR pydicom gives an element. One pydicom makes up itself is a
+/// member of its `VR` enum, which Python 3.11 prints as `VR.LO`; one from
+/// the file or from a dictionary is text, printed as is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PyVr {
+    name: &'static str,
+    member: bool,
+}
+
+impl PyVr {
+    fn text(name: &'static str) -> Self {
+        PyVr {
+            name,
+            member: false,
+        }
+    }
+
+    fn member(name: &'static str) -> Self {
+        PyVr { name, member: true }
+    }
+
+    /// The VR whose conversion pydicom applies: the ambiguous ones it
+    /// could not resolve hold bytes.
+    fn conversion(self) -> Option<VR> {
+        match self.name {
+            "OB or OW" | "US or SS" | "US or OW" | "US or SS or OW" => Some(VR::OW),
+            name => name.parse().ok(),
         }
     }
 }
 
-/// The VR pydicom gives a value read as UN (`replace_un_with_known_vr`):
-/// a private creator's is LO, a private element's the one its private
-/// dictionary gives under its creator, a standard element's (of fewer
-/// than 65535 bytes) its dictionary's.
-fn known_vr(tag: Tag, value: &PrimitiveValue, context: &Context) -> Option<&'static str> {
+/// The VR pydicom gives an element and its value as pydicom holds it.
+fn py_value<'a>(element: &'a InMemElement, context: &Context<'a>) -> (PyVr, PyValue<'a>) {
+    let read = element.vr();
+    match element.value() {
+        Value::Sequence(sequence) => (
+            PyVr::text("SQ"),
+            PyValue::Sequence(Cow::Borrowed(sequence.items())),
+        ),
+        // A sequence of no items, as a caller may build it.
+        Value::Primitive(PrimitiveValue::Empty) if read == VR::SQ => {
+            (PyVr::text("SQ"), PyValue::Sequence(Cow::Borrowed(&[])))
+        }
+        Value::PixelSequence(fragments) => (
+            PyVr::text(read.to_string()),
+            PyValue::Fragments(encapsulated_len(fragments)),
+        ),
+        Value::Primitive(value) => {
+            let vr = pydicom_vr(element.tag(), read, value, context);
+            let Some(target) = vr.conversion() else {
+                // A VR no converter of pydicom's knows (it fails there).
+                return (vr, primitive(read, Cow::Borrowed(value), context));
+            };
+            if read == VR::UN && target != VR::UN {
+                return match convert_un(target, value, context) {
+                    Some(converted) => (vr, converted),
+                    // Not converted here (a sequence dicom-rs cannot read,
+                    // bytes that are no whole number of values).
+                    None => (
+                        PyVr::text("UN"),
+                        primitive(VR::UN, Cow::Borrowed(value), context),
+                    ),
+                };
+            }
+            (vr, primitive(target, resign(target, value), context))
+        }
+    }
+}
+
+/// The numbers of `value` with the sign `vr` gives them, where pydicom
+/// resolved US or SS otherwise than dicom-rs read it.
+fn resign(vr: VR, value: &PrimitiveValue) -> Cow<'_, PrimitiveValue> {
+    match (vr, value) {
+        (VR::SS, PrimitiveValue::U16(v)) => {
+            Cow::Owned(PrimitiveValue::I16(v.iter().map(|&n| n as i16).collect()))
+        }
+        (VR::US, PrimitiveValue::I16(v)) => {
+            Cow::Owned(PrimitiveValue::U16(v.iter().map(|&n| n as u16).collect()))
+        }
+        _ => Cow::Borrowed(value),
+    }
+}
+
+/// The VR pydicom gives the element `tag`, read as `read`: in explicit VR
+/// the file's, but for UN (`replace_un_with_known_vr`: a standard
+/// element of fewer than 65535 bytes gets its dictionary's, a private one
+/// as below); in implicit VR its dictionary's, or its private
+/// dictionary's, else one it makes up.
+fn pydicom_vr(tag: Tag, read: VR, value: &PrimitiveValue, context: &Context) -> PyVr {
+    let explicit = context.encoding.explicit_vr;
+    if explicit && read != VR::UN {
+        return PyVr::text(read.to_string());
+    }
     if tag.group() % 2 == 1 {
-        if (0x0010..0x0100).contains(&tag.element()) {
-            return Some("LO");
-        }
-        if tag.element() & 0xFF00 == 0 {
-            return None;
-        }
-        return match context.private_creator(tag) {
-            Creator::Text(creator) => names::private_entry(tag, &creator).map(|e| e.vr),
-            _ => None,
-        };
+        return private_vr(tag, context);
     }
-    if value.calculate_byte_len() >= 0xFFFF {
-        return None;
+    let from_dictionary = !explicit || value.calculate_byte_len() < 0xFFFF;
+    match names::standard_entry(tag).filter(|_| from_dictionary) {
+        Some((_, vr)) => resolved(tag, vr, context),
+        None if explicit => PyVr::text("UN"),
+        // Group lengths of groups without one of their own.
+        None if tag.element() == 0 => PyVr::member("UL"),
+        None => PyVr::member("UN"),
     }
-    names::standard_entry(tag).map(|(_, vr)| vr)
+}
+
+/// pydicom's `_private_vr_for_tag`: LO for a private creator, the private
+/// dictionary's VR under the element's creator, else UN.
+fn private_vr(tag: Tag, context: &Context) -> PyVr {
+    if (0x0010..0x0100).contains(&tag.element()) {
+        return PyVr::member("LO");
+    }
+    if tag.element() & 0xFF00 != 0
+        && let Creator::Text(creator) = context.private_creator(tag)
+        && let Some(entry) = names::private_entry(tag, &creator)
+    {
+        return PyVr::text(entry.vr);
+    }
+    PyVr::member("UN")
+}
+
+/// The tags whose VR, US or SS, pydicom resolves from PixelRepresentation.
+const US_OR_SS: [u32; 20] = [
+    0x0018_9810,
+    0x0022_1452,
+    0x0028_0104,
+    0x0028_0105,
+    0x0028_0106,
+    0x0028_0107,
+    0x0028_0108,
+    0x0028_0109,
+    0x0028_0110,
+    0x0028_0111,
+    0x0028_0120,
+    0x0028_0121,
+    0x0028_1101,
+    0x0028_1102,
+    0x0028_1103,
+    0x0028_3002,
+    0x0040_9211,
+    0x0040_9216,
+    0x0060_3004,
+    0x0060_3006,
+];
+
+/// The VR pydicom settles on for an element whose dictionary VR is `vr`
+/// (`correct_ambiguous_vr_element`, for the ambiguous VRs it resolves).
+fn resolved(tag: Tag, vr: &'static str, context: &Context) -> PyVr {
+    let number = u32::from(tag.group()) << 16 | u32::from(tag.element());
+    let explicit = context.encoding.explicit_vr;
+    match vr {
+        "US or SS" if US_OR_SS.contains(&number) => {
+            PyVr::member(match context.pixel_representation {
+                Some(representation) if representation != 0 => "SS",
+                _ => "US",
+            })
+        }
+        "OB or OW" if tag == tags::PIXEL_DATA => {
+            let wide = context
+                .number(tags::BITS_ALLOCATED)
+                .is_some_and(|bits| bits > 8);
+            PyVr::member(if !explicit || wide { "OW" } else { "OB" })
+        }
+        "OB or OW"
+            if matches!(
+                number,
+                0x5400_0110 | 0x5400_0112 | 0x5400_100A | 0x5400_1010
+            ) =>
+        {
+            let wide = context
+                .number(Tag(0x5400, 0x1004))
+                .is_some_and(|bits| bits > 8);
+            PyVr::member(if !explicit || wide { "OW" } else { "OB" })
+        }
+        "OB or OW" if tag.element() == 0x3000 && (0x6000..0x601F).contains(&tag.group()) => {
+            PyVr::member("OW")
+        }
+        "US or OW" if tag == Tag(0x0028, 0x3006) => {
+            let one = context.number(Tag(0x0028, 0x3002)) == Some(1);
+            PyVr::member(if one { "US" } else { "OW" })
+        }
+        _ => PyVr::text(vr),
+    }
 }
 
 /// A value read as UN converted to `vr` as pydicom converts it; `None`
 /// where it stays UN here (a sequence, a VR no converter knows, bytes
 /// that are not a whole number of values, where pydicom fails).
-fn convert_un<'a>(
-    vr: &'static str,
-    value: &'a PrimitiveValue,
-    context: &Context,
-) -> Option<PyValue<'a>> {
+fn convert_un<'a>(vr: VR, value: &'a PrimitiveValue, context: &Context) -> Option<PyValue<'a>> {
     let bytes: &[u8] = match value {
         PrimitiveValue::U8(bytes) => bytes,
         PrimitiveValue::Empty => &[],
         _ => return None,
     };
-    // pydicom converts the values of 'US or SS' and the like as bytes,
-    // then resolves the VR from PixelRepresentation and the like; here
-    // they stay bytes.
-    let vr: VR = match vr {
-        "OB or OW" | "US or SS" | "US or OW" | "US or SS or OW" => VR::OW,
-        other => other.parse().ok()?,
-    };
     if bytes.is_empty() {
-        return Some(primitive(
-            vr,
-            Cow::Owned(PrimitiveValue::Empty),
-            context.big_endian,
-        ));
+        return Some(primitive(vr, Cow::Owned(PrimitiveValue::Empty), context));
     }
-    let big = context.big_endian;
+    let big = context.encoding.big_endian;
     macro_rules! numbers {
         ($t:ty, $variant:ident) => {{
             const SIZE: usize = std::mem::size_of::<$t>();
@@ -410,7 +573,7 @@ fn convert_un<'a>(
             }
         }
     };
-    Some(primitive(vr, Cow::Owned(converted), big))
+    Some(primitive(vr, Cow::Owned(converted), context))
 }
 
 /// The items of a sequence the file holds as UN (a PACS that did not know
@@ -424,7 +587,7 @@ fn sequence_of_un(bytes: &[u8], context: &Context) -> Option<Vec<InMemDicomObjec
     let explicit = bytes
         .get(12..14)
         .is_some_and(|vr| vr.iter().all(u8::is_ascii_uppercase));
-    let big_endian = context.big_endian && explicit;
+    let big_endian = context.encoding.big_endian && explicit;
     let length = u32::try_from(bytes.len()).ok()?;
     // The items, as the value of a standard sequence (ContentSequence)
     // alone in a data set, read with the character set in force.
@@ -493,7 +656,8 @@ fn encapsulated_len(fragments: &PixelFragmentSequence<Vec<u8>>) -> usize {
 }
 
 /// A primitive value of VR `vr` as pydicom holds it.
-fn primitive<'a>(vr: VR, value: Cow<'a, PrimitiveValue>, big_endian: bool) -> PyValue<'a> {
+fn primitive<'a>(vr: VR, value: Cow<'a, PrimitiveValue>, context: &Context) -> PyValue<'a> {
+    let big_endian = context.encoding.big_endian;
     if is_blob(vr) {
         return if matches!(value.as_ref(), PrimitiveValue::Empty) {
             PyValue::None

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::reading::Header;
 use crate::reading::keywords::keyword_of;
-use crate::reading::pytext::element_text_in;
+use crate::reading::pytext::{DataSetEncoding, element_text_in};
 
 /// pypx's value for an element the file lacks.
 pub const NOT_DEFINED: &str = "Not defined";
@@ -91,6 +91,14 @@ impl<T: Serialize> Serialize for Single<'_, T> {
 /// `{Keyword: {"value": text, "label": Keyword}}` sorted by keyword, as
 /// pydicom's `dir()` lists them. Pixel data is never read.
 pub fn every_element(header: &Header) -> Map<String, Value> {
+    // Header does not say yet whether the data set is implicit VR (issue
+    // 13: reading/mod.rs); explicit is assumed, which misprints only the
+    // VRs pydicom makes up in implicit VR (`VR.LO` for a private creator
+    // in a sequence, say).
+    let encoding = DataSetEncoding {
+        big_endian: header.big_endian(),
+        explicit_vr: true,
+    };
     let mut elements: Vec<(&str, String)> = header
         .dataset()
         .iter()
@@ -98,7 +106,7 @@ pub fn every_element(header: &Header) -> Map<String, Value> {
             let keyword = keyword_of(element.tag())?;
             Some((
                 keyword,
-                element_text_in(element, header.dataset(), header.big_endian()),
+                element_text_in(element, header.dataset(), encoding),
             ))
         })
         .collect();

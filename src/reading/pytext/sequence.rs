@@ -89,9 +89,12 @@ fn write_dataset(out: &mut Out, dataset: &InMemDicomObject, indent: usize, conte
         let shown: String = name.chars().take(NAME_WIDTH).collect();
         out.push_str(&format!("{shown:<NAME_WIDTH$}"));
         out.push(' ');
-        out.push_str(vr);
+        if vr.member {
+            out.push_str("VR.");
+        }
+        out.push_str(vr.name);
         out.push_str(": ");
-        write_repval(out, vr, value);
+        write_repval(out, vr.name, value);
     }
 }
 
@@ -323,5 +326,37 @@ mod tests {
             (0020, 0032) Image Position (Patient)            DS: Array of 17 elements\n\
             (0020, 4000) Image Comments                      LT: Array of 17 elements]";
         assert_eq!(text, pydicom);
+    }
+
+    /// pydicom 2.4.5's text of the same sequence written in implicit VR
+    /// and read back: the VRs it makes up print as `VR.LO` and the like,
+    /// a private element's value is converted in its private VR.
+    #[test]
+    fn in_implicit_vr_pydicom_s_own_vrs_print_as_enum_members() {
+        use crate::reading::pytext::{DataSetEncoding, element_text_in};
+        let un = |bytes: &[u8]| PrimitiveValue::U8(bytes.to_vec().into());
+        let item = InMemDicomObject::from_element_iter([
+            element((0x0009, 0x0010), VR::LO, strs(&["GEMS_IDEN_01"])),
+            element((0x0009, 0x1001), VR::UN, un(b"GE_GENESIS_FF ")),
+            // As dicom-rs reads it without PixelRepresentation at hand.
+            element((0x0028, 0x0106), VR::US, PrimitiveValue::from(0xFFFEu16)),
+            element((0x0029, 0x1101), VR::UN, un(b"unknown ")),
+        ]);
+        let dataset = InMemDicomObject::from_element_iter([
+            element((0x0028, 0x0103), VR::US, PrimitiveValue::from(1u16)),
+            sequence((0x0008, 0x1140), vec![item]),
+        ]);
+        let implicit = DataSetEncoding {
+            big_endian: false,
+            explicit_vr: false,
+        };
+        let top = dataset.get(Tag(0x0008, 0x1140)).unwrap();
+        assert_eq!(
+            element_text_in(top, &dataset, implicit),
+            "[(0009, 0010) Private Creator                     VR.LO: 'GEMS_IDEN_01'\n\
+             (0009, 1001) [Full fidelity]                     LO: 'GE_GENESIS_FF'\n\
+             (0028, 0106) Smallest Image Pixel Value          VR.SS: -2\n\
+             (0029, 1101) Private tag data                    VR.UN: b'unknown ']"
+        );
     }
 }
