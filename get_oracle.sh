@@ -23,7 +23,9 @@
 #                      px-repack's series record holds it (see
 #                      `pydicom_text` below):
 #     files/           the files it was made from: SAG-anon's first
-#                      instance, pydicom's test_files and charset_files
+#                      instance, pydicom's test_files and charset_files,
+#                      and crafted/: private elements inside sequences,
+#                      in implicit VR, explicit VR and big endian
 #     text.json        per file: pydicom's verdict, and the text of each
 #                      element (or why it has none)
 #     STAMP            the recipe and versions; a different one remakes it
@@ -154,7 +156,7 @@ fi
 # reads each with rx-repack's reader and compares. Bump
 # pydicom_text_recipe when what is made below changes, and RECIPE in
 # tests/it/pydicom_text.rs with it.
-pydicom_text_recipe=1
+pydicom_text_recipe=2
 pydicom_text="$dir/pydicom-text"
 pydicom_data=$("$venv/bin/python" -c 'import os, pydicom.data; print(os.path.dirname(pydicom.data.__file__))')
 pydicom_text_stamp=$(
@@ -180,6 +182,70 @@ pydicom_text_oracle() {
       ! -name '*.txt' ! -name '*.dump' ! -name '*.json' ! -name '*.gz' ! -name '*.py' \
       -print0 | xargs -0 cp --parents -t "$partial/files")
   done
+  # No file of pydicom's has private elements inside a sequence: these
+  # have, known to its private dictionary and not, in three encodings
+  # (in implicit VR only pydicom's private dictionary gives their VRs).
+  mkdir "$partial/files/crafted"
+  "$venv/bin/python" - "$partial/files/crafted" <<'PY'
+import os, sys
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+# Keep the UN elements below UN when writing (reading converts them).
+pydicom.config.replace_un_with_known_vr = False
+
+def item(n):
+    i = Dataset()
+    i.add_new(0x00081150, "UI", "1.2.840.10008.5.1.4.1.1.4")
+    i.add_new(0x00081155, "UI", f"1.2.3.4.{n}")
+    i.add_new(0x00090010, "LO", "GEMS_IDEN_01")
+    i.add_new(0x00091001, "LO", "GE_GENESIS_FF ")
+    i.add_new(0x00091002, "SH", "CT01")
+    i.add_new(0x00190010, "LO", "SIEMENS MR HEADER")
+    # Written as UN: pydicom reads it as its private dictionary's DS.
+    i.add_new(0x0019100B, "UN", b"2570.0")
+    i.add_new(0x0019100C, "IS", "1000")
+    i.add_new(0x0019100E, "FD", [0.5, -0.25, 1.0])
+    i.add_new(0x00191027, "FD", [1.5, 0.0, 0.0, 2.5, 0.0, 3.5])
+    i.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+    i.add_new(0x00290011, "LO", "NOT A KNOWN CREATOR")
+    i.add_new(0x00291008, "CS", "IMAGE NUM 4")
+    i.add_new(0x00291009, "LO", "20090819")
+    i.add_new(0x00291010, "OB", bytes(range(40)))
+    i.add_new(0x00291018, "CS", "MR")
+    i.add_new(0x00291101, "LO", "unknown")
+    i.add_new(0x00291102, "OB", b"\x01\x02")
+    i.add_new(0x00291103, "UN", b"xy")
+    # Standard elements written as UN: read in their dictionary's VR.
+    i.add_new(0x00181020, "UN", b"SW 1.0")
+    i.add_new(0x00280010, "UN", b"\x00\x02")
+    i.add_new(0x00431001, "SS", 7)
+    nested = Dataset()
+    nested.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+    nested.add_new(0x00291008, "CS", "NESTED")
+    i.add_new(0x00291120, "SQ", Sequence([nested, Dataset()]))
+    return i
+
+for name, syntax in [
+    ("private_in_sequence_implicit.dcm", ImplicitVRLittleEndian),
+    ("private_in_sequence_explicit.dcm", ExplicitVRLittleEndian),
+    ("private_in_sequence_big_endian.dcm", ExplicitVRBigEndian),
+]:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds.is_implicit_VR = syntax.is_implicit_VR
+    ds.is_little_endian = syntax.is_little_endian
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+    ds.SOPInstanceUID = "1.2.3.4"
+    ds.PatientName = "Crafted^Private"
+    ds.ReferencedImageSequence = Sequence([item(1), item(2)])
+    ds.save_as(os.path.join(sys.argv[1], name), write_like_original=False)
+PY
   "$venv/bin/python" - "$partial/files" >"$partial/text.json" <<'PY'
 import json, os, sys, warnings
 import pydicom
