@@ -1188,6 +1188,9 @@ mod tests {
         assert_eq!(text(tags::IMAGE_POSITION_PATIENT, b"1.5\\-2 "), "[1.5, -2]");
         // No dictionary knows the tag: it stays bytes.
         assert_eq!(text(Tag(0x0009, 0x1001), b"ab"), "b'ab'");
+        // After the pixel data, as px-repack reads it: bytes in full.
+        let padding = InMemElement::new(tags::DATA_SET_TRAILING_PADDING, VR::OB, un(&[0, 0]));
+        assert_eq!(element_text(&padding, false), "b'\\x00\\x00'");
     }
 
     #[test]
