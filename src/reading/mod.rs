@@ -77,7 +77,8 @@ impl ReadError {
 /// pixel data), and notes on how it was read.
 pub struct Header {
     dataset: InMemDicomObject,
-    big_endian: bool,
+    /// How the data set is encoded in the file.
+    encoding: Encoding,
     notes: Vec<String>,
 }
 
@@ -161,7 +162,7 @@ pub fn read_header(file: &File, metadata: &Metadata, wanted: Wanted) -> Result<H
     charset::apply_code_extensions(&mut dataset);
     Ok(Header {
         dataset,
-        big_endian: encoding.big_endian,
+        encoding,
         notes,
     })
 }
@@ -212,7 +213,13 @@ impl Header {
     /// Whether binary values were stored big-endian (needed to render
     /// OB/OW-like values as the bytes pydicom shows).
     pub fn big_endian(&self) -> bool {
-        self.big_endian
+        self.encoding.big_endian
+    }
+
+    /// Whether the data set is in explicit VR (pydicom prints the VRs it
+    /// makes up for implicit-VR elements differently).
+    pub fn explicit_vr(&self) -> bool {
+        self.encoding.explicit_vr
     }
 
     /// The SOPInstanceUID, if the file has a usable one (not blank): the
@@ -232,7 +239,7 @@ impl Header {
     pub fn text(&self, tag: Tag) -> Option<String> {
         self.dataset
             .get(tag)
-            .map(|element| pytext::element_text(element, self.big_endian))
+            .map(|element| pytext::element_text(element, self.encoding.big_endian))
     }
 }
 

@@ -116,6 +116,9 @@ struct Current {
     header: ElementHeader,
     /// The sequence being kept, if it is, and the encoding of its content.
     kept: Option<Encoding>,
+    /// Item lengths to write into the kept copy: (where in the file the
+    /// length is, the length), for items cut at their sequence's end.
+    cut_items: Vec<(u64, u32)>,
 }
 
 struct Walk<'b> {
@@ -208,7 +211,7 @@ impl<'b> Walk<'b> {
                 }
                 fits(self.bytes, &header)?;
                 if wanted && sequence {
-                    self.keep_sequence(&header, encoding, end)?;
+                    self.keep_sequence(&header, encoding, end, &[])?;
                 }
                 self.bytes.keep_from(None);
                 Ok(end)
@@ -232,12 +235,16 @@ impl<'b> Walk<'b> {
                     encoding: content,
                 };
                 let start = header.value_at;
-                let mut current = Current { header, kept };
+                let mut current = Current {
+                    header,
+                    kept,
+                    cut_items: Vec::new(),
+                };
                 let end = self.inside(vec![open], start, 0, &mut current)?;
-                self.bytes.keep_from(None);
                 if let Some(content) = current.kept {
-                    self.keep_sequence(&current.header, content, end)?;
+                    self.keep_sequence(&current.header, content, end, &current.cut_items)?;
                 }
+                self.bytes.keep_from(None);
                 Ok(end)
             }
         }
@@ -295,8 +302,8 @@ impl<'b> Walk<'b> {
             // What runs past the end of the sequence or item holding it:
             // an item is cut at that end, as DCMTK and pydicom read it (a
             // directory record rewritten without its offsets keeps its old
-            // length); anything else makes no sense. Either way a kept
-            // sequence is left out: dicom-rs would trust the inner length.
+            // length), in a kept copy too, for dicom-rs trusts the length;
+            // anything else makes no sense.
             let mut header = header;
             if let Some(limit) = open.iter().rev().find_map(|o| o.end)
                 && header.end().unwrap_or(header.value_at) > limit
@@ -308,7 +315,7 @@ impl<'b> Walk<'b> {
                     )));
                 }
                 header.length = (limit - header.value_at) as u32;
-                self.leave_out(current, "an item in it runs past its end");
+                current.cut_items.push((header.value_at - 4, header.length));
             }
             if innermost.kind == Kind::Fragments {
                 match header.tag {
@@ -442,6 +449,7 @@ impl<'b> Walk<'b> {
         let mut current = Current {
             header: header.clone(),
             kept: None,
+            cut_items: Vec::new(),
         };
         match self.inside(vec![open], header.value_at, depth, &mut current) {
             Ok(_) => Ok(true),
@@ -492,12 +500,14 @@ impl<'b> Walk<'b> {
         Ok(())
     }
 
-    /// Keeps the sequence `header`, whose content ends at `end`.
+    /// Keeps the sequence `header`, whose content ends at `end`, with the
+    /// lengths of the items in `cut_items` written in.
     fn keep_sequence(
         &mut self,
         header: &ElementHeader,
         content: Encoding,
         end: u64,
+        cut_items: &[(u64, u32)],
     ) -> Result<(), ReadError> {
         let len = end - header.value_at;
         if len > SEQUENCE_LIMIT {
@@ -511,9 +521,17 @@ impl<'b> Walk<'b> {
         if !self.spend(header.tag, len) {
             return Ok(());
         }
-        let Some(bytes) = read_exact(self.bytes, header.value_at, len as usize)? else {
+        let Some(mut bytes) = read_exact(self.bytes, header.value_at, len as usize)? else {
             return Err(corrupt(format!("element {} is cut short", header.tag)));
         };
+        for &(at, length) in cut_items {
+            let at = (at - header.value_at) as usize;
+            let length = match content.big_endian {
+                true => length.to_be_bytes(),
+                false => length.to_le_bytes(),
+            };
+            bytes[at..at + 4].copy_from_slice(&length);
+        }
         self.capture.elements.push(Captured::Sequence {
             tag: header.tag,
             length: header.length,

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::reading::Header;
 use crate::reading::keywords::keyword_of;
-use crate::reading::pytext::element_text;
+use crate::reading::pytext::{DataSetEncoding, element_text_in};
 
 /// pypx's value for an element the file lacks.
 pub const NOT_DEFINED: &str = "Not defined";
@@ -91,12 +91,19 @@ impl<T: Serialize> Serialize for Single<'_, T> {
 /// `{Keyword: {"value": text, "label": Keyword}}` sorted by keyword, as
 /// pydicom's `dir()` lists them. Pixel data is never read.
 pub fn every_element(header: &Header) -> Map<String, Value> {
+    let encoding = DataSetEncoding {
+        big_endian: header.big_endian(),
+        explicit_vr: header.explicit_vr(),
+    };
     let mut elements: Vec<(&str, String)> = header
         .dataset()
         .iter()
         .filter_map(|element| {
             let keyword = keyword_of(element.tag())?;
-            Some((keyword, element_text(element, header.big_endian())))
+            Some((
+                keyword,
+                element_text_in(element, header.dataset(), encoding),
+            ))
         })
         .collect();
     elements.sort_by(|a, b| a.0.cmp(b.0));

@@ -33,9 +33,8 @@ use serde_json::{Value, json};
 
 use crate::placing::Placed;
 use crate::reading::Header;
-use fields::{
-    Fields, PATIENT_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Single, every_element, text_or_not_defined,
-};
+pub use fields::every_element;
+use fields::{Fields, PATIENT_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Single, text_or_not_defined};
 use image::ImageRecord;
 use paths::RecordPaths;
 use work_dir::WorkDir;

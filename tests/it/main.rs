@@ -23,4 +23,6 @@ mod messages;
 mod odd_files;
 mod px_parity;
 mod px_records;
+mod pydicom_text;
 mod storescp;
+mod toolkit_cases;

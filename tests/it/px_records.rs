@@ -3,8 +3,8 @@
 //! same bytes, once the data dir each tool wrote to is replaced by `DATA`;
 //! the `-img` records the same fields in the same order, laid out the same,
 //! with the same values but for the `os.stat` fields that differ between
-//! two copies of a file (ours are checked against our file instead). One
-//! known difference is let through, narrowly: see [`blank_sequences`].
+//! two copies of a file (ours are checked against our file instead). The
+//! study-series record too, sequences and all.
 //!
 //! px-repack's log dir is the oracle's `records` case (`get_oracle.sh`):
 //! what px-repack writes when run once per file in name order, as we run
@@ -55,7 +55,6 @@ fn log_dir_matches_px_repack_file_by_file() {
         let found = if is_image_record(path) {
             image_record_problems(&px_text, &rx_text, &rx_data)
         } else {
-            let (px_text, rx_text) = blank_sequences(&px_text, &rx_text);
             first_difference(&px_text, &rx_text).into_iter().collect()
         };
         problems.extend(
@@ -91,60 +90,6 @@ fn is_image_record(path: &Path) -> bool {
 fn with_data_dir(bytes: &[u8], datadir: &str) -> String {
     let text = std::str::from_utf8(bytes).expect("a record is UTF-8");
     text.replace(&format!("\"{datadir}/"), "\"DATA/")
-}
-
-/// The one known difference, made on purpose (rx-repack's `element_text`,
-/// in src/pytext.rs today: "px-repack's readers never look inside"):
-/// where px-repack's study-series record holds pydicom's text of a
-/// sequence (`"[(0008, 1150) Referenced SOP Class UID ... ]"`, every
-/// nested element), ours holds `"<Sequence of 3 items>"`. Such a value
-/// line is blanked in both texts, only where ours has that summary and
-/// px-repack's a sequence's text, at the same place and indentation;
-/// every other byte is compared. Delete this to hold the sequences to
-/// px-repack's text too.
-fn blank_sequences(px: &str, rx: &str) -> (String, String) {
-    // (indentation, value, whether a comma follows) of a `"value": "..."` line.
-    let value = |line: &str| -> Option<(usize, String, bool)> {
-        let trimmed = line.trim_start();
-        let value = trimmed.strip_prefix("\"value\": \"")?;
-        let (value, comma) = match value.strip_suffix(',') {
-            Some(value) => (value, true),
-            None => (value, false),
-        };
-        let value = value.strip_suffix('"')?;
-        Some((line.len() - trimmed.len(), value.to_string(), comma))
-    };
-    let summary = |v: &str| {
-        v.strip_prefix("<Sequence of ")
-            .and_then(|v| {
-                v.strip_suffix(" items>")
-                    .or_else(|| v.strip_suffix(" item>"))
-            })
-            .is_some_and(|n| n.parse::<usize>().is_ok())
-    };
-    let (mut px_out, mut rx_out) = (Vec::new(), Vec::new());
-    let (px_lines, rx_lines): (Vec<&str>, Vec<&str>) =
-        (px.split('\n').collect(), rx.split('\n').collect());
-    for i in 0..px_lines.len().max(rx_lines.len()) {
-        let (px_line, rx_line) = (px_lines.get(i), rx_lines.get(i));
-        if let (Some(px_line), Some(rx_line)) = (px_line, rx_line)
-            && let Some((indent, px_value, comma)) = value(px_line)
-            && let Some((rx_indent, rx_value, rx_comma)) = value(rx_line)
-            && (indent, comma) == (rx_indent, rx_comma)
-            && summary(&rx_value)
-            && px_value.starts_with('[')
-            && px_value.ends_with(']')
-        {
-            let comma = if comma { "," } else { "" };
-            let blank = format!("{}\"value\": \"<a sequence>\"{comma}", " ".repeat(indent));
-            px_out.push(blank.clone());
-            rx_out.push(blank);
-            continue;
-        }
-        px_out.extend(px_line.map(|l| l.to_string()));
-        rx_out.extend(rx_line.map(|l| l.to_string()));
-    }
-    (px_out.join("\n"), rx_out.join("\n"))
 }
 
 /// Where two texts first differ, with a little of each around it.
