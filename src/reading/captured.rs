@@ -16,6 +16,10 @@ pub const SEQUENCE_LIMIT: u64 = 1 << 20;
 /// Most bytes one read keeps in all.
 pub const BUDGET: u64 = 4 << 20;
 
+/// Most elements the kept sequences of one read may hold in all: decoded,
+/// each costs a few hundred bytes of memory, whatever its size in the file.
+pub const NESTED_ELEMENT_LIMIT: usize = 20_000;
+
 /// One kept top-level element.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Captured {

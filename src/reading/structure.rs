@@ -22,7 +22,9 @@ use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
 
 use super::ReadError;
-use super::captured::{BUDGET, Capture, Captured, SEQUENCE_LIMIT, VALUE_LIMIT};
+use super::captured::{
+    BUDGET, Capture, Captured, NESTED_ELEMENT_LIMIT, SEQUENCE_LIMIT, VALUE_LIMIT,
+};
 use super::element::{
     ElementHeader, ITEM, ITEM_END, SEQUENCE_END, UNDEFINED, Vr, fits, read_element_header,
 };
@@ -119,6 +121,8 @@ struct Current {
     /// Item lengths to write into the kept copy: (where in the file the
     /// length is, the length), for items cut at their sequence's end.
     cut_items: Vec<(u64, u32)>,
+    /// The elements in it so far.
+    elements: usize,
 }
 
 struct Walk<'b> {
@@ -128,6 +132,8 @@ struct Walk<'b> {
     capture: Capture,
     /// Bytes still to be kept before the [`BUDGET`] is spent.
     budget: u64,
+    /// Elements in the sequences kept so far.
+    nested_elements: usize,
 }
 
 impl<'b> Walk<'b> {
@@ -138,6 +144,7 @@ impl<'b> Walk<'b> {
             keep,
             capture: Capture::default(),
             budget: BUDGET,
+            nested_elements: 0,
         }
     }
 
@@ -239,10 +246,12 @@ impl<'b> Walk<'b> {
                     header,
                     kept,
                     cut_items: Vec::new(),
+                    elements: 0,
                 };
                 let end = self.inside(vec![open], start, 0, &mut current)?;
                 if let Some(content) = current.kept {
                     self.keep_sequence(&current.header, content, end, &current.cut_items)?;
+                    self.nested_elements += current.elements;
                 }
                 self.bytes.keep_from(None);
                 Ok(end)
@@ -278,11 +287,17 @@ impl<'b> Walk<'b> {
                     "sequences nested more than {MAX_DEPTH} deep"
                 )));
             }
-            if current.kept.is_some() && pos - current.header.value_at > SEQUENCE_LIMIT {
-                self.leave_out(
-                    current,
-                    &format!("larger than {} MiB", SEQUENCE_LIMIT >> 20),
-                );
+            if current.kept.is_some() {
+                current.elements += 1;
+                if pos - current.header.value_at > SEQUENCE_LIMIT {
+                    let why = format!("larger than {} MiB", SEQUENCE_LIMIT >> 20);
+                    self.leave_out(current, &why);
+                } else if self.nested_elements + current.elements > NESTED_ELEMENT_LIMIT {
+                    let why = format!(
+                        "the sequences of the header hold more than {NESTED_ELEMENT_LIMIT} elements"
+                    );
+                    self.leave_out(current, &why);
+                }
             }
             let encoding = match innermost.kind {
                 // Fragments and delimiters are read as tag and length only,
@@ -450,6 +465,7 @@ impl<'b> Walk<'b> {
             header: header.clone(),
             kept: None,
             cut_items: Vec::new(),
+            elements: 0,
         };
         match self.inside(vec![open], header.value_at, depth, &mut current) {
             Ok(_) => Ok(true),

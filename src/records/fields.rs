@@ -6,7 +6,7 @@ use dicom_core::header::Header as _;
 use dicom_dictionary_std::tags;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::reading::Header;
 use crate::reading::keywords::keyword_of;
@@ -89,31 +89,39 @@ impl<T: Serialize> Serialize for Single<'_, T> {
 
 /// Every element of the instance that has a keyword, as
 /// `{Keyword: {"value": text, "label": Keyword}}` sorted by keyword, as
-/// pydicom's `dir()` lists them. Pixel data is never read.
-pub fn every_element(header: &Header) -> Map<String, Value> {
-    let encoding = DataSetEncoding {
-        big_endian: header.big_endian(),
-        explicit_vr: header.explicit_vr(),
-    };
-    let mut elements: Vec<(&str, String)> = header
-        .dataset()
-        .iter()
-        .filter_map(|element| {
-            let keyword = keyword_of(element.tag())?;
-            Some((
-                keyword,
-                element_text_in(element, header.dataset(), encoding),
-            ))
-        })
-        .collect();
-    elements.sort_by(|a, b| a.0.cmp(b.0));
-    elements
-        .into_iter()
-        .map(|(keyword, value)| {
+/// pydicom's `dir()` lists them. Each text is made as it is written out, so
+/// that a large header's record is never held whole in memory.
+pub struct EveryElement<'a>(pub &'a Header);
+
+impl Serialize for EveryElement<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let header = self.0;
+        let encoding = DataSetEncoding {
+            big_endian: header.big_endian(),
+            explicit_vr: header.explicit_vr(),
+        };
+        let mut elements: Vec<_> = header
+            .dataset()
+            .iter()
+            .filter_map(|element| Some((keyword_of(element.tag())?, element)))
+            .collect();
+        elements.sort_by(|a, b| a.0.cmp(b.0));
+        serializer.collect_map(elements.into_iter().map(|(keyword, element)| {
+            let value = element_text_in(element, header.dataset(), encoding);
             (
-                keyword.to_string(),
-                json!({ "value": value, "label": keyword }),
+                keyword,
+                Labelled {
+                    value,
+                    label: keyword,
+                },
             )
-        })
-        .collect()
+        }))
+    }
+}
+
+/// `{"value": text, "label": Keyword}`.
+#[derive(Serialize)]
+struct Labelled<'a> {
+    value: String,
+    label: &'a str,
 }

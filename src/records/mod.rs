@@ -24,20 +24,21 @@ pub mod pyjson;
 mod seen;
 pub mod work_dir;
 
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use crate::placing::Placed;
 use crate::reading::Header;
-pub use fields::every_element;
+pub use fields::EveryElement;
 use fields::{Fields, PATIENT_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Single, text_or_not_defined};
 use image::ImageRecord;
 use paths::RecordPaths;
-use work_dir::WorkDir;
+use work_dir::{Contents, WorkDir};
 
 /// The elements the records of every instance need (the rest are read
 /// only for the records written once per study or series).
@@ -114,43 +115,56 @@ pub fn write_records(
     // The records written once per study or series, the study-series
     // record last.
     if let Some(complete) = whole {
-        let create = |record: &Path, contents: &dyn Fn() -> Value| {
+        let create = |record: &Path, contents: &dyn Fn(&mut dyn Write) -> io::Result<()>| {
             create_once(&work, &logdir.join(record), contents).map_err(failed(record))
         };
-        create(
-            &paths.study_meta,
-            &|| json!({ &study_uid: Fields::of(complete, &STUDY_FIELDS) }),
-        )?;
-        create(
-            &paths.series_meta,
-            &|| json!({ &series_uid: Fields::of(header, &SERIES_FIELDS) }),
-        )?;
-        create(&paths.series_pack, &|| json!({ "seriesPack": true }))?;
-        create(&paths.study_series_meta, &|| {
-            let series_base_dir = placed.path.parent().unwrap_or(Path::new(""));
-            json!({ &study_uid: {
-                "SeriesInstanceUID": &series_uid,
-                "SeriesBaseDir": series_base_dir.display().to_string(),
-                "DICOM": every_element(complete),
-            }})
+        create(&paths.study_meta, &|w| {
+            let study = Single(&study_uid, Fields::of(complete, &STUDY_FIELDS));
+            pyjson::to_writer(w, &study)
+        })?;
+        create(&paths.series_meta, &|w| {
+            let series = Single(&series_uid, Fields::of(header, &SERIES_FIELDS));
+            pyjson::to_writer(w, &series)
+        })?;
+        create(&paths.series_pack, &|w| {
+            pyjson::to_writer(w, &json!({ "seriesPack": true }))
+        })?;
+        let series_base_dir = placed.path.parent().unwrap_or(Path::new(""));
+        let study_series = StudySeries {
+            series_instance_uid: &series_uid,
+            series_base_dir: &series_base_dir.display().to_string(),
+            dicom: EveryElement(complete),
+        };
+        create(&paths.study_series_meta, &|w| {
+            pyjson::to_writer(w, &Single(&study_uid, &study_series))
         })?;
         seen::made(&logdir.join(&paths.study_series_meta));
     }
 
-    let record = ImageRecord::new(header, &image_name, placed);
-    work.replace(
-        &logdir.join(&paths.image),
-        &pyjson::to_string(&Single(&series_uid, record)),
-    )
+    let record = Single(&series_uid, ImageRecord::new(header, &image_name, placed));
+    work.replace(&logdir.join(&paths.image), &|w| {
+        pyjson::to_writer(w, &record)
+    })
     .map_err(failed(&paths.image))
 }
 
+/// The record of a series in its study: every element of its first
+/// instance, streamed out as it is printed (it may be large).
+#[derive(Serialize)]
+struct StudySeries<'a> {
+    #[serde(rename = "SeriesInstanceUID")]
+    series_instance_uid: &'a str,
+    #[serde(rename = "SeriesBaseDir")]
+    series_base_dir: &'a str,
+    #[serde(rename = "DICOM")]
+    dicom: EveryElement<'a>,
+}
+
 /// Creates a record that, once written, never changes; `contents` is only
-/// computed when the file is absent.
-fn create_once(work: &WorkDir, path: &Path, contents: &dyn Fn() -> Value) -> io::Result<()> {
+/// written when the file is absent.
+fn create_once(work: &WorkDir, path: &Path, contents: Contents) -> io::Result<()> {
     if path.exists() {
         return Ok(());
     }
-    work.create_once(path, &pyjson::to_string(&contents()))
-        .map(drop)
+    work.create_once(path, contents).map(drop)
 }

@@ -65,7 +65,7 @@ pub fn add_study(
         {
             list.push(Value::String(study_uid.to_string()));
         }
-        work.replace(path, &pyjson::to_string(&records))
+        work.replace(path, &|w| pyjson::to_writer(w, &records))
     })?;
     seen::list(path, study_uid);
     Ok(())

@@ -10,11 +10,18 @@ use serde_json::ser::{Formatter, PrettyFormatter, Serializer};
 /// Serialises `value` the way Python's `json.dump(..., indent=4)` does.
 pub fn to_string<T: Serialize + ?Sized>(value: &T) -> String {
     let mut out = Vec::new();
-    let mut serializer = Serializer::with_formatter(&mut out, PythonFormatter::default());
-    value
-        .serialize(&mut serializer)
-        .expect("JSON values always serialise");
+    to_writer(&mut out, value).expect("writing to memory does not fail");
     String::from_utf8(out).expect("all non-ASCII is escaped")
+}
+
+/// Writes `value` to `writer` the way Python's `json.dump(..., indent=4)`
+/// does.
+pub fn to_writer<W: Write + ?Sized, T: Serialize + ?Sized>(
+    writer: &mut W,
+    value: &T,
+) -> io::Result<()> {
+    let mut serializer = Serializer::with_formatter(writer, PythonFormatter::default());
+    value.serialize(&mut serializer).map_err(io::Error::from)
 }
 
 struct PythonFormatter {

@@ -6,10 +6,13 @@
 //! our own.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::placing::unnamed::{Unnamed, creating_dir, creating_parent};
+
+/// What writes a file's contents.
+pub type Contents<'a> = &'a dyn Fn(&mut dyn Write) -> io::Result<()>;
 
 /// A directory for temporary files and locks, on the same file system as
 /// the files they become. It is created when first needed.
@@ -27,16 +30,21 @@ impl WorkDir {
         &self.dir
     }
 
-    fn unnamed_with(&self, contents: &str) -> io::Result<Unnamed> {
+    /// A new unnamed file holding what `write` writes (streamed, so that
+    /// a large record is never held whole in memory).
+    fn unnamed_with(&self, write: Contents) -> io::Result<Unnamed> {
         // rw-r--r-- less the umask, as Python's open() makes files.
         let file = creating_dir(&self.dir, || Unnamed::create_in(&self.dir, 0o666))?;
-        file.file().write_all(contents.as_bytes())?;
+        let mut out = BufWriter::with_capacity(64 << 10, file.file());
+        write(&mut out)?;
+        out.flush()?;
+        drop(out);
         Ok(file)
     }
 
-    /// Replaces `path` with `contents` in one step.
-    pub fn replace(&self, path: &Path, contents: &str) -> io::Result<()> {
-        let mut file = self.unnamed_with(contents)?;
+    /// Replaces `path` with what `write` writes, in one step.
+    pub fn replace(&self, path: &Path, write: Contents) -> io::Result<()> {
+        let mut file = self.unnamed_with(write)?;
         match creating_parent(path, || file.link(path)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),
@@ -45,11 +53,12 @@ impl WorkDir {
         }
     }
 
-    /// Creates `path` with `contents` unless it exists. Returns whether this
-    /// call created it. Linking (not renaming) makes the check and the
-    /// creation one step, so concurrent callers cannot both create it.
-    pub fn create_once(&self, path: &Path, contents: &str) -> io::Result<bool> {
-        let mut file = self.unnamed_with(contents)?;
+    /// Creates `path` with what `write` writes unless it exists. Returns
+    /// whether this call created it. Linking (not renaming) makes the check
+    /// and the creation one step, so concurrent callers cannot both create
+    /// it.
+    pub fn create_once(&self, path: &Path, write: Contents) -> io::Result<bool> {
+        let mut file = self.unnamed_with(write)?;
         match creating_parent(path, || file.link(path)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),

@@ -153,11 +153,13 @@ fn sample(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
         .arg(&path)
         .output()
         .expect("dcmdump (Debian package dcmtk) runs");
-    assert!(
-        dcmdump.status.success(),
-        "{name}: dcmdump does not read the sample, so it proves nothing: {}",
-        String::from_utf8_lossy(&dcmdump.stderr)
-    );
+    if !dcmdump.status.success() {
+        // `-q` says nothing; without it dcmdump says why.
+        let why = Command::new("dcmdump").arg(&path).output().unwrap().stderr;
+        let why = String::from_utf8_lossy(&why);
+        let why: Vec<&str> = why.lines().filter(|l| l.starts_with("E:")).collect();
+        panic!("{name}: dcmdump does not read the sample, so it proves nothing: {why:?}");
+    }
     path
 }
 
@@ -388,4 +390,62 @@ fn a_huge_value_is_cut_with_bounded_memory_and_records() {
             bytes.len()
         );
     }
+}
+
+/// The worst a header can do to the record written once per series: every
+/// element with a keyword, each with a large value, and sequences of tens
+/// of thousands of elements. The read keeps 4 MiB at most, the sequences'
+/// elements are counted, and the record is streamed out as it is printed:
+/// memory stays under 32 MiB, with warnings for what was left out.
+#[test]
+fn a_header_built_to_exhaust_memory_does_not() {
+    use dicom_core::Tag;
+    use rx_repack::reading::keywords::keyword_of;
+    let tmp = tempfile::tempdir().unwrap();
+    let e = Enc::ExplicitLe;
+    let mut data_set = e.identity(8);
+    let blob: Vec<u8> = (0..=255).cycle().take(1024).collect();
+    let mut keywords = 0;
+    // Groups 0018 to 0026 (DCMTK refuses OB for the LUT sequences of 0028).
+    for group in (0x0018..0x0028).step_by(2) {
+        for element in 0..=0xFFFF_u16 {
+            if keyword_of(Tag(group, element)).is_some() {
+                data_set.extend(e.element(group, element, b"OB", &blob));
+                keywords += 1;
+            }
+        }
+    }
+    assert!(keywords > 1000, "{keywords} keywords");
+    for sequence in [0x1115, 0x1140, 0x1199, 0x1200] {
+        let small: Vec<u8> = (0x1000..0x1000 + 9000)
+            .flat_map(|element| e.element(0x0009, element, b"SS", &[1, 0]))
+            .collect();
+        data_set.extend(e.sequence(0x0008, sequence, b"SQ", &[small.clone(), small], e));
+    }
+    let src = sample(
+        tmp.path(),
+        "exhausting.dcm",
+        &part10(Some(EXPLICIT_LE), &data_set),
+    );
+    let (data, log) = (tmp.path().join("data"), tmp.path().join("log"));
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "peak-kib=%M"])
+        .arg(rx_path())
+        .arg("--xcrdirfile")
+        .arg(&src)
+        .arg("--datadir")
+        .arg(&data)
+        .arg("--logdir")
+        .arg(&log)
+        .output()
+        .expect("GNU time (/usr/bin/time) runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("left out of the records"), "{stderr}");
+    let peak_kib: u64 = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("peak-kib="))
+        .and_then(|kib| kib.trim().parse().ok())
+        .expect("GNU time's peak RSS");
+    assert!(peak_kib < 32 << 10, "peak RSS {peak_kib} KiB");
 }
