@@ -70,6 +70,7 @@ fn repack_one_file(bencher: divan::Bencher) {
         verbosity: 0,
         ndjson: false,
         quarantine: None,
+        durable: false,
     };
     let first = pipeline::repack(&src, &config).unwrap();
     let image_records = tmp.path().join("log/seriesData");

@@ -19,6 +19,11 @@ pub struct Config {
     pub verbosity: u8,
     pub ndjson: bool,
     pub quarantine: Option<PathBuf>,
+    /// Make every placed file and record durable (fsync of the file and
+    /// its directory) before going on. rx-repack does not: storescp has
+    /// not synced the file it received either, and a move syncs what it
+    /// must before removing the source.
+    pub durable: bool,
 }
 
 /// What to repack.
@@ -117,6 +122,7 @@ impl Config {
             verbosity: cli.verbosity,
             ndjson: cli.log_ndjson,
             quarantine: cli.quarantine,
+            durable: false,
         };
         Ok((config, input))
     }

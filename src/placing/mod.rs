@@ -67,11 +67,20 @@ pub enum PlaceError {
     RemoveSource { path: PathBuf, source: io::Error },
 }
 
-/// The file to place: `path`, open as `file`, which has `metadata`.
+/// A file to place: `path`, open as `file`, which has `metadata`.
 pub struct SourceFile<'a> {
     pub path: &'a Path,
     pub file: &'a File,
     pub metadata: &'a Metadata,
+}
+
+/// What is placed.
+pub enum Origin<'a> {
+    /// A file at a path, copied or moved.
+    File { src: &'a SourceFile<'a>, mode: Mode },
+    /// A file already written unnamed on the data dir's file system (an
+    /// instance received over the network): linked into place.
+    Unnamed(Unnamed),
 }
 
 /// Where a file goes: `datadir/series_dir/file_name`.
@@ -80,15 +89,16 @@ pub struct Destination<'a> {
     /// Relative to the data dir.
     pub series_dir: &'a Path,
     pub file_name: &'a str,
+    /// Make the file and its name durable (fsync) before returning.
+    pub durable: bool,
 }
 
-/// Places `src` at `dst`. `same_instance(existing)` says whether a file
+/// Places `origin` at `dst`. `same_instance(existing)` says whether a file
 /// already at a candidate name is the same instance (then it is
 /// replaced); `alternative_name()` gives the name to use when it is not.
 pub fn place(
-    src: &SourceFile,
+    origin: Origin,
     dst: &Destination,
-    mode: Mode,
     same_instance: &dyn Fn(&Path) -> bool,
     alternative_name: &dyn Fn() -> String,
 ) -> Result<Placed, PlaceError> {
@@ -97,19 +107,29 @@ pub fn place(
         datadir: dst.datadir.to_path_buf(),
         source,
     };
-    let mut staged = match mode {
-        Mode::Move => Staged::Source,
-        Mode::Copy => Staged::Copy(copy(src, dir, mode).map_err(|e| e.into_error(dst))?),
+    let copy_of = |src: &SourceFile, mode| copy(src, dir, mode).map_err(|e| e.into_error(dst));
+    let (src, mode, mut staged) = match origin {
+        Origin::File { src, mode } => match mode {
+            Mode::Move => (Some(src), mode, Staged::Source(src)),
+            Mode::Copy => (Some(src), mode, Staged::Copy(copy_of(src, mode)?)),
+        },
+        Origin::Unnamed(file) => (None, Mode::Copy, Staged::Copy(file)),
+    };
+    if dst.durable {
+        staged.file().sync_all().map_err(unwritable)?;
+    }
+    let done = |staged: &Staged, target: &Path, outcome, in_place| {
+        let placed = staged.placed(target, outcome, in_place, mode)?;
+        if dst.durable {
+            sync_dir(target)?;
+        }
+        Ok(placed)
     };
     let mut target = dir.join(dst.file_name);
     let mut outcome = Outcome::New;
     loop {
-        let error = match creating_dir(dir, || staged.link(src.path, &target)) {
-            Ok(()) => {
-                return staged
-                    .placed(src, &target, outcome, false, mode)
-                    .map_err(unwritable);
-            }
+        let error = match creating_dir(dir, || staged.link(&target)) {
+            Ok(()) => return done(&staged, &target, outcome, false).map_err(unwritable),
             Err(e) => e,
         };
         match error.kind() {
@@ -117,22 +137,21 @@ pub fn place(
                 if target.is_dir() {
                     return Err(PlaceError::DirectoryInTheWay(target));
                 }
-                if same_inode(src.path, &target) {
+                if let Some(src) = src
+                    && same_inode(src.path, &target)
+                {
                     // Already there: either the very same directory entry
                     // (repacking the data dir itself: nothing to do, and the
                     // source must stay), or a second link left by a move
                     // that was interrupted before it removed the source (the
                     // move is completed as usual).
                     let in_place = same_entry(src.path, &target);
-                    return Staged::Source
-                        .placed(src, &target, Outcome::Replaced, in_place, mode)
+                    return done(&Staged::Source(src), &target, Outcome::Replaced, in_place)
                         .map_err(unwritable);
                 }
                 if same_instance(&target) {
-                    staged.replace(src.path, dir, &target).map_err(unwritable)?;
-                    return staged
-                        .placed(src, &target, Outcome::Replaced, false, mode)
-                        .map_err(unwritable);
+                    staged.replace(dir, &target).map_err(unwritable)?;
+                    return done(&staged, &target, Outcome::Replaced, false).map_err(unwritable);
                 }
                 if outcome == Outcome::Renamed {
                     // The alternative name is taken by yet another
@@ -144,8 +163,10 @@ pub fn place(
             }
             // The source cannot be linked (another file system, or links
             // not allowed): a move copies instead.
-            _ if matches!(staged, Staged::Source) && error.kind() != io::ErrorKind::NotFound => {
-                staged = Staged::Copy(copy(src, dir, mode).map_err(|e| e.into_error(dst))?);
+            _ if let Staged::Source(src) = staged
+                && error.kind() != io::ErrorKind::NotFound =>
+            {
+                staged = Staged::Copy(copy_of(src, mode)?);
             }
             // File systems without hard links: check, then rename. Only a
             // concurrent delivery of a different instance under the same
@@ -156,17 +177,23 @@ pub fn place(
                     outcome = Outcome::Renamed;
                     continue;
                 }
-                staged.replace(src.path, dir, &target).map_err(unwritable)?;
-                return staged
-                    .placed(src, &target, outcome, false, mode)
-                    .map_err(unwritable);
+                staged.replace(dir, &target).map_err(unwritable)?;
+                return done(&staged, &target, outcome, false).map_err(unwritable);
             }
             // Linking a source that was removed meanwhile.
-            io::ErrorKind::NotFound if !src.path.exists() => {
+            io::ErrorKind::NotFound if src.is_some_and(|src| !src.path.exists()) => {
                 return Err(PlaceError::SourceGone(error));
             }
             _ => return Err(unwritable(error)),
         }
+    }
+}
+
+/// Makes the name `path` durable: fsync of the directory holding it.
+pub fn sync_dir(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) => File::open(dir).and_then(|d| d.sync_all()),
+        None => Ok(()),
     }
 }
 
@@ -182,52 +209,55 @@ pub fn finish_move(src: &Path, placed: &Placed) -> Result<(), PlaceError> {
     };
     // A crash must not leave the source gone and the destination's
     // directory entry (or, for a copy, its data) not yet on disk.
-    if let Some(dir) = placed.path.parent() {
-        File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
-    }
+    sync_dir(&placed.path).map_err(fail)?;
     fs::remove_file(src).map_err(fail)
 }
 
 /// The content to publish at the final name.
-enum Staged {
+enum Staged<'a> {
     /// The source itself (a move within one file system).
-    Source,
-    /// A complete copy, not yet named.
+    Source(&'a SourceFile<'a>),
+    /// A complete file, not yet named.
     Copy(Unnamed),
 }
 
-impl Staged {
-    /// Links the content to `target`; fails if something is there.
-    fn link(&self, src: &Path, target: &Path) -> io::Result<()> {
+impl Staged<'_> {
+    fn file(&self) -> &File {
         match self {
-            Staged::Source => fs::hard_link(src, target),
+            Staged::Source(src) => src.file,
+            Staged::Copy(copy) => copy.file(),
+        }
+    }
+
+    /// Links the content to `target`; fails if something is there.
+    fn link(&self, target: &Path) -> io::Result<()> {
+        match self {
+            Staged::Source(src) => fs::hard_link(src.path, target),
             Staged::Copy(copy) => copy.link(target),
         }
     }
 
     /// Puts the content at `target`, replacing what is there.
-    fn replace(&mut self, src: &Path, dir: &Path, target: &Path) -> io::Result<()> {
+    fn replace(&mut self, dir: &Path, target: &Path) -> io::Result<()> {
         match self {
-            Staged::Source => replace_through(dir, target, |temp| fs::hard_link(src, temp)),
+            Staged::Source(src) => {
+                replace_through(dir, target, |temp| fs::hard_link(src.path, temp))
+            }
             Staged::Copy(copy) => copy.replace(target),
         }
     }
 
     fn placed(
         &self,
-        src: &SourceFile,
         path: &Path,
         outcome: Outcome,
         in_place: bool,
         mode: Mode,
     ) -> io::Result<Placed> {
-        let (file, source_linked) = match self {
-            Staged::Source => (src.file, mode == Mode::Move && !in_place),
-            Staged::Copy(copy) => (copy.file(), false),
-        };
+        let source_linked = matches!(self, Staged::Source(_)) && mode == Mode::Move && !in_place;
         Ok(Placed {
             path: path.to_path_buf(),
-            metadata: file.metadata()?,
+            metadata: self.file().metadata()?,
             in_place,
             source_linked,
             outcome,

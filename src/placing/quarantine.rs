@@ -33,14 +33,36 @@ pub fn quarantine(src: &Path, dir: &Path, reason: &str) -> io::Result<PathBuf> {
         other => other?,
     };
     fs::remove_file(src)?;
+    write_reason(&dest, &src.display().to_string(), reason)?;
+    Ok(dest)
+}
+
+/// Keeps the contents of `file` (received, never named) in `dir` as `name`
+/// (never over another file), with `<name>.reason.txt` beside it. Returns
+/// where it went.
+pub fn quarantine_file(file: &File, name: &str, dir: &Path, reason: &str) -> io::Result<PathBuf> {
+    fs::create_dir_all(dir)?;
+    let metadata = file.metadata()?;
+    let source = SourceFile {
+        path: Path::new(name),
+        file,
+        metadata: &metadata,
+    };
+    // A copy, durable: the received file itself is unnamed and goes
+    // when it is closed.
+    let staged = copy(&source, dir, Mode::Move)?;
+    let dest = link_to_free_name(dir, name, |to| staged.link(to))?;
+    write_reason(&dest, name, reason)?;
+    Ok(dest)
+}
+
+fn write_reason(dest: &Path, source: &str, reason: &str) -> io::Result<()> {
     let sidecar = PathBuf::from(format!("{}.reason.txt", dest.display()));
     let text = format!(
-        "source: {}\nreason: {reason}\nwhen: {}\n",
-        src.display(),
+        "source: {source}\nreason: {reason}\nwhen: {}\n",
         Local::now().format("%Y-%m-%d %H:%M:%S%.3f %z")
     );
-    fs::write(sidecar, text)?;
-    Ok(dest)
+    fs::write(sidecar, text)
 }
 
 /// Links a file into `dir` under `name` (or `name.1`, `name.2`, ... when

@@ -74,14 +74,16 @@ pub fn series_records_due(logdir: &Path, header: &Header) -> bool {
 ///
 /// `header` needs the elements of [`tags_per_file`]; the records written
 /// once per study and series need every element, from `whole`, which is
-/// given when [`series_records_due`] said so.
+/// given when [`series_records_due`] said so. With `durable`, each record
+/// is on disk (fsync of it and its directory) before this returns.
 pub fn write_records(
     logdir: &Path,
     header: &Header,
     whole: Option<&Header>,
     placed: &Placed,
+    durable: bool,
 ) -> Result<(), RecordError> {
-    let work = WorkDir::new(logdir.join(".rx-repack"));
+    let work = WorkDir::new(logdir.join(".rx-repack"), durable);
     let text = |tag| text_or_not_defined(header, tag);
     let (study_uid, series_uid) = (
         text(tags::STUDY_INSTANCE_UID),

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::placing::sync_dir;
 use crate::placing::unnamed::{Unnamed, creating_dir, creating_parent};
 
 /// What writes a file's contents.
@@ -19,11 +20,14 @@ pub type Contents<'a> = &'a dyn Fn(&mut dyn Write) -> io::Result<()>;
 #[derive(Debug, Clone)]
 pub struct WorkDir {
     dir: PathBuf,
+    /// Files written through it are made durable (fsync of the file and
+    /// of the directory it is linked into).
+    durable: bool,
 }
 
 impl WorkDir {
-    pub fn new(dir: PathBuf) -> Self {
-        WorkDir { dir }
+    pub fn new(dir: PathBuf, durable: bool) -> Self {
+        WorkDir { dir, durable }
     }
 
     pub fn path(&self) -> &Path {
@@ -39,18 +43,30 @@ impl WorkDir {
         write(&mut out)?;
         out.flush()?;
         drop(out);
+        if self.durable {
+            file.file().sync_all()?;
+        }
         Ok(file)
+    }
+
+    /// With `durable`, makes the name `path` (just given) durable too.
+    fn named(&self, path: &Path) -> io::Result<()> {
+        if self.durable {
+            sync_dir(path)?;
+        }
+        Ok(())
     }
 
     /// Replaces `path` with what `write` writes, in one step.
     pub fn replace(&self, path: &Path, write: Contents) -> io::Result<()> {
         let mut file = self.unnamed_with(write)?;
         match creating_parent(path, || file.link(path)) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(e),
             // There already, or no hard links on this file system.
-            Err(_) => file.replace(path),
+            Err(_) => file.replace(path)?,
         }
+        self.named(path)
     }
 
     /// Creates `path` with what `write` writes unless it exists. Returns
@@ -59,14 +75,18 @@ impl WorkDir {
     /// it.
     pub fn create_once(&self, path: &Path, write: Contents) -> io::Result<bool> {
         let mut file = self.unnamed_with(write)?;
-        match creating_parent(path, || file.link(path)) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        let created = match creating_parent(path, || file.link(path)) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
             // File systems without hard links: fall back to a rename that
             // may, in a race, replace an identical file.
-            Err(_) if !path.exists() => file.replace(path).map(|()| true),
-            Err(_) => Ok(false),
+            Err(_) if !path.exists() => file.replace(path).map(|()| true)?,
+            Err(_) => false,
+        };
+        if created {
+            self.named(path)?;
         }
+        Ok(created)
     }
 
     /// Runs `update` while holding the exclusive lock `name` in this
