@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::layout::{DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY};
+use crate::layout::{
+    DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout, LayoutError,
+};
 
 const AFTER_HELP: &str = "\
 -h (or -y, --synopsis) shows this summary; --help (or -x, --desc) also
@@ -74,26 +76,8 @@ pub struct Cli {
     #[arg(long)]
     pub cleanup: bool,
 
-    /// Template of the patient directory
-    #[arg(long = "rootDirTemplate", value_name = "TEMPLATE", default_value = DEFAULT_ROOT)]
-    pub root_template: String,
-
-    /// Template of the study directory
-    #[arg(long = "studyDirTemplate", value_name = "TEMPLATE", default_value = DEFAULT_STUDY)]
-    pub study_template: String,
-
-    /// Template of the series directory
-    #[arg(long = "seriesDirTemplate", value_name = "TEMPLATE", default_value = DEFAULT_SERIES)]
-    pub series_template: String,
-
-    /// Template of the image file name
-    #[arg(
-        long = "imageTemplate",
-        alias = "imageFileTemplate",
-        value_name = "TEMPLATE",
-        default_value = DEFAULT_IMAGE
-    )]
-    pub image_template: String,
+    #[command(flatten)]
+    pub templates: TemplateArgs,
 
     /// 0: errors only; 1: errors and warnings (missing elements); 2: also one line per file
     #[arg(short = 'v', long, value_name = "N", default_value_t = 1)]
@@ -152,6 +136,43 @@ pub struct Cli {
     /// Print a summary of the options (px-repack's synopsis)
     #[arg(short = 'y', long = "synopsis", action = clap::ArgAction::HelpShort)]
     synopsis: Option<bool>,
+}
+
+/// The layout of the tree, px-repack's four templates (shared by rx-repack
+/// and rx-listen).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TemplateArgs {
+    /// Template of the patient directory
+    #[arg(long = "rootDirTemplate", value_name = "TEMPLATE", default_value = DEFAULT_ROOT)]
+    pub root_template: String,
+
+    /// Template of the study directory
+    #[arg(long = "studyDirTemplate", value_name = "TEMPLATE", default_value = DEFAULT_STUDY)]
+    pub study_template: String,
+
+    /// Template of the series directory
+    #[arg(long = "seriesDirTemplate", value_name = "TEMPLATE", default_value = DEFAULT_SERIES)]
+    pub series_template: String,
+
+    /// Template of the image file name
+    #[arg(
+        long = "imageTemplate",
+        alias = "imageFileTemplate",
+        value_name = "TEMPLATE",
+        default_value = DEFAULT_IMAGE
+    )]
+    pub image_template: String,
+}
+
+impl TemplateArgs {
+    pub fn layout(&self) -> Result<Layout, LayoutError> {
+        Layout::new(
+            &self.root_template,
+            &self.study_template,
+            &self.series_template,
+            &self.image_template,
+        )
+    }
 }
 
 /// A number of jobs: 0 would do nothing at all, so it is refused.

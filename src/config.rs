@@ -74,6 +74,8 @@ pub enum ConfigError {
     NotUtf8 { option: &'static str, path: PathBuf },
     #[error("{0}")]
     Layout(#[from] crate::layout::LayoutError),
+    #[error("cannot listen on {0}")]
+    Listen(String),
 }
 
 impl Config {
@@ -81,12 +83,7 @@ impl Config {
         if cli.json_args.is_some() {
             return Err(ConfigError::JsonArgs);
         }
-        let layout = Layout::new(
-            &cli.root_template,
-            &cli.study_template,
-            &cli.series_template,
-            &cli.image_template,
-        )?;
+        let layout = cli.templates.layout()?;
         let jobs = cli
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -128,6 +125,7 @@ impl Config {
     }
 }
 
-fn utf8(option: &'static str, path: PathBuf) -> Result<Utf8PathBuf, ConfigError> {
+/// `path`, given as `option`, as UTF-8, or an error saying it must be.
+pub fn utf8(option: &'static str, path: PathBuf) -> Result<Utf8PathBuf, ConfigError> {
     Utf8PathBuf::from_path_buf(path).map_err(|path| ConfigError::NotUtf8 { option, path })
 }

@@ -46,6 +46,9 @@ pub enum RepackError {
     Record(#[from] RecordError),
     #[error("cannot read the file to name it: {0}")]
     Hash(io::Error),
+    /// An instance that could not be received (rx-listen).
+    #[error("{0}")]
+    Received(String),
 }
 
 /// Turns a read failure into the error to report, moving the file to the

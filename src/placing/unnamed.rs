@@ -34,10 +34,11 @@ pub struct Unnamed {
 
 impl Unnamed {
     /// A new, empty file on the file system of `dir`, with the permission
-    /// bits `mode` (less the umask, as for any new file).
+    /// bits `mode` (less the umask, as for any new file), open for writing
+    /// and reading (a received instance is read back before it is named).
     pub fn create_in(dir: &Path, mode: u32) -> io::Result<Unnamed> {
         if proc_fd_available() {
-            let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
+            let flags = OFlags::RDWR | OFlags::TMPFILE | OFlags::CLOEXEC;
             match rustix::fs::open(dir, flags, Mode::from_raw_mode(mode)) {
                 Ok(fd) => {
                     return Ok(Unnamed {

@@ -14,6 +14,7 @@ use dicom_object::{InMemDicomObject, OpenFileOptions};
 use super::captured::{Capture, Captured};
 use super::element::has_long_length;
 use super::transfer_syntax::Encoding;
+use crate::error_text::one_line;
 
 /// Ends every stream: dicom-rs stops at it (reading until it), as it would
 /// at the end of the data, but without the error (and the backtrace
@@ -151,19 +152,4 @@ fn synthetic_meta(transfer_syntax: &str) -> Result<Vec<u8>, String> {
     let mut bytes = b"DICM".to_vec();
     meta.write(&mut bytes).map_err(|e| one_line(&e))?;
     Ok(bytes)
-}
-
-/// dicom-rs errors chain several causes; they are reported on one line.
-fn one_line(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text.replace('\n', " ")
 }

@@ -1,0 +1,323 @@
+//! One association, once negotiated: its PDUs read one at a time (each at
+//! most the PDU length we announced), commands answered, each C-STORE's
+//! data set streamed into a file that is filed when it is complete, and
+//! only then acknowledged.
+
+use std::collections::HashMap;
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use dicom_ul::Pdu;
+use dicom_ul::association::server::ServerAssociation;
+use dicom_ul::pdu::{PDataValue, PDataValueType, PresentationContextResultReason};
+
+use super::dimse::{self, Command};
+use super::incoming::{Incoming, Meta};
+use crate::config::Config;
+use crate::error_text::one_line;
+use crate::pipeline::{self, RepackError, Repacked};
+use crate::reading::ReadError;
+use crate::report::Report;
+
+/// A command set larger than this is not a command set.
+const COMMAND_LIMIT: usize = 64 << 10;
+
+/// What an association did, for its log line.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub instances: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    pub echoes: u64,
+}
+
+/// How an association ended.
+pub enum End {
+    /// Released by the peer, as it should.
+    Released,
+    /// Aborted by the peer.
+    AbortedByPeer,
+    /// Aborted by us, for the reason given (a protocol violation).
+    Aborted(String),
+    /// The connection failed or went silent.
+    Lost(String),
+}
+
+/// Who is at the other end.
+pub struct Peer<'a> {
+    pub address: &'a str,
+    pub ae_title: &'a str,
+}
+
+/// Serves `association` until it ends; `tally` counts what was done.
+pub fn serve(
+    association: &mut ServerAssociation<TcpStream>,
+    peer: &Peer,
+    config: &Config,
+    dimse_timeout: Option<Duration>,
+    tally: &mut Tally,
+) -> End {
+    let contexts: HashMap<u8, String> = association
+        .presentation_contexts()
+        .iter()
+        .filter(|pc| pc.reason == PresentationContextResultReason::Acceptance)
+        .map(|pc| (pc.id, pc.transfer_syntax.clone()))
+        .collect();
+    if let Err(e) = association.inner_stream().set_read_timeout(dimse_timeout) {
+        return End::Lost(e.to_string());
+    }
+    let mut state = State::Idle {
+        command: Vec::new(),
+    };
+    loop {
+        let pdu = match association.receive() {
+            Ok(pdu) => pdu,
+            Err(e) => return End::Lost(one_line(&e)),
+        };
+        let values = match pdu {
+            Pdu::PData { data } => data,
+            Pdu::ReleaseRQ => {
+                let _ = association.send(&Pdu::ReleaseRP);
+                return End::Released;
+            }
+            Pdu::AbortRQ { .. } => return End::AbortedByPeer,
+            other => {
+                return End::Aborted(format!("unexpected {}", other.short_description()));
+            }
+        };
+        for value in values {
+            let Some(transfer_syntax) = contexts.get(&value.presentation_context_id) else {
+                return End::Aborted(format!(
+                    "data for presentation context {}, which was not accepted",
+                    value.presentation_context_id
+                ));
+            };
+            let step = state.take(value, transfer_syntax, peer, config, tally);
+            let (next, reply) = match step {
+                Ok(step) => step,
+                Err(why) => return End::Aborted(why),
+            };
+            state = next;
+            if let Some((context, command)) = reply {
+                let pdu = Pdu::PData {
+                    data: vec![PDataValue {
+                        presentation_context_id: context,
+                        value_type: PDataValueType::Command,
+                        is_last: true,
+                        data: command,
+                    }],
+                };
+                if let Err(e) = association.send(&pdu) {
+                    return End::Lost(one_line(&e));
+                }
+            }
+        }
+    }
+}
+
+/// Where an association is between PDVs.
+enum State {
+    /// Between messages, or reading a command set.
+    Idle { command: Vec<u8> },
+    /// Reading the data set of a C-STORE request.
+    Storing {
+        request: Command,
+        context: u8,
+        /// The file it goes into, or why there is none (the data is then
+        /// read and dropped, and the failure answered).
+        file: Result<Incoming, String>,
+    },
+}
+
+/// A command set to send back, on the presentation context given.
+type Reply = Option<(u8, Vec<u8>)>;
+
+impl State {
+    /// Takes one PDV: returns the next state and the reply to send, or why
+    /// the association must be aborted.
+    fn take(
+        self,
+        value: PDataValue,
+        transfer_syntax: &str,
+        peer: &Peer,
+        config: &Config,
+        tally: &mut Tally,
+    ) -> Result<(State, Reply), String> {
+        let context = value.presentation_context_id;
+        match (self, value.value_type) {
+            (State::Idle { mut command }, PDataValueType::Command) => {
+                command.extend_from_slice(&value.data);
+                if command.len() > COMMAND_LIMIT {
+                    return Err(format!("a command set of more than {COMMAND_LIMIT} bytes"));
+                }
+                if !value.is_last {
+                    return Ok((State::Idle { command }, None));
+                }
+                let request = dimse::parse(&command)?;
+                Self::command(request, context, transfer_syntax, peer, config, tally)
+            }
+            (State::Idle { .. }, PDataValueType::Data) => {
+                Err("a data set without a command".into())
+            }
+            (State::Storing { .. }, PDataValueType::Command) => {
+                Err("a command in the middle of a data set".into())
+            }
+            (
+                State::Storing {
+                    request,
+                    context: expected,
+                    mut file,
+                },
+                PDataValueType::Data,
+            ) => {
+                if context != expected {
+                    return Err(format!(
+                        "data set fragments on presentation contexts {expected} and {context}"
+                    ));
+                }
+                if let Ok(incoming) = &mut file {
+                    incoming.write(&value.data);
+                }
+                if !value.is_last {
+                    return Ok((
+                        State::Storing {
+                            request,
+                            context,
+                            file,
+                        },
+                        None,
+                    ));
+                }
+                let (status, comment) = file_away(&request, file, peer, config, tally);
+                let reply =
+                    dimse::response(&request, dimse::C_STORE_RSP, status, comment.as_deref());
+                Ok((
+                    State::Idle {
+                        command: Vec::new(),
+                    },
+                    Some((context, reply)),
+                ))
+            }
+        }
+    }
+
+    /// A complete command set.
+    fn command(
+        request: Command,
+        context: u8,
+        transfer_syntax: &str,
+        peer: &Peer,
+        config: &Config,
+        tally: &mut Tally,
+    ) -> Result<(State, Reply), String> {
+        match (request.field, request.has_data_set) {
+            (dimse::C_ECHO_RQ, false) => {
+                tally.echoes += 1;
+                let reply = dimse::response(&request, dimse::C_ECHO_RSP, dimse::SUCCESS, None);
+                Ok((
+                    State::Idle {
+                        command: Vec::new(),
+                    },
+                    Some((context, reply)),
+                ))
+            }
+            (dimse::C_STORE_RQ, true) => {
+                let file = match (&request.sop_class_uid, &request.sop_instance_uid) {
+                    (Some(class), Some(instance)) => {
+                        let meta = Meta {
+                            transfer_syntax,
+                            sop_class_uid: class,
+                            sop_instance_uid: instance,
+                            source_ae_title: peer.ae_title,
+                        };
+                        Incoming::start(config.datadir.as_std_path(), &meta).map_err(|e| {
+                            format!("cannot write into the data dir {}: {e}", config.datadir)
+                        })
+                    }
+                    _ => Err("the C-STORE request names no SOP class or instance".into()),
+                };
+                Ok((
+                    State::Storing {
+                        request,
+                        context,
+                        file,
+                    },
+                    None,
+                ))
+            }
+            (field, data) => Err(format!(
+                "command {field:#06x} ({}) is not served here",
+                if data {
+                    "with a data set"
+                } else {
+                    "without a data set"
+                }
+            )),
+        }
+    }
+}
+
+/// Files the instance `request` sent into `file` (or answers why there is
+/// none): the status and error comment to answer with.
+fn file_away(
+    request: &Command,
+    file: Result<Incoming, String>,
+    peer: &Peer,
+    config: &Config,
+    tally: &mut Tally,
+) -> (u16, Option<String>) {
+    tally.instances += 1;
+    let instance = request.sop_instance_uid.as_deref().unwrap_or("?");
+    let name = format!("{}@{}/{instance}", peer.ae_title.trim(), peer.address);
+    let result = match file {
+        Ok(incoming) => {
+            tally.bytes += incoming.bytes();
+            match incoming.finish() {
+                Ok(file) => pipeline::repack_received(file, &received_name(instance), config),
+                Err(e) => Err(RepackError::Read(ReadError::Read(e))),
+            }
+        }
+        Err(why) => {
+            tally.failed += 1;
+            report(&name, &Err(RepackError::Received(why.clone())), config);
+            return (dimse::OUT_OF_RESOURCES, Some(why));
+        }
+    };
+    report(&name, &result, config);
+    match result {
+        Ok(_) => (dimse::SUCCESS, None),
+        Err(e) => {
+            tally.failed += 1;
+            let status = if matches!(&e, RepackError::Read(cause) | RepackError::Quarantined { cause, .. } | RepackError::QuarantineFailed { cause, .. } if cause.is_bad_content())
+            {
+                dimse::CANNOT_UNDERSTAND
+            } else {
+                dimse::OUT_OF_RESOURCES
+            };
+            (status, Some(e.to_string()))
+        }
+    }
+}
+
+/// The name a received file is kept under in the quarantine.
+fn received_name(instance: &str) -> String {
+    let safe: String = instance
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(200)
+        .collect();
+    format!("{safe}.dcm")
+}
+
+fn report(name: &str, result: &Result<Repacked, RepackError>, config: &Config) {
+    let report = Report::of(Path::new(name), result, config.verbosity, config.ndjson);
+    report.print_record();
+    report.print_message();
+}

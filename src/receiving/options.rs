@@ -1,0 +1,186 @@
+//! rx-listen's command line, and the options it resolves to.
+
+use std::ffi::OsString;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::cli::TemplateArgs;
+use crate::config::{Config, ConfigError, utf8};
+use crate::placing::Mode;
+
+const AFTER_HELP: &str = "\
+Receives DICOM instances (C-STORE) and files each one as rx-repack does,
+in process, as it streams in: the same tree, the same pypx records. An
+instance is acknowledged only once it is at its final name and recorded
+(and, with --fsync always, on disk).
+
+Example, on this machine:
+
+  rx-listen --datadir /data/dicom --logdir /data/log --aet RXLISTEN 11113 &
+  TCP_NODELAY=1 storescu -aec RXLISTEN +sd localhost 11113 /archive/series/
+
+DCMTK's spellings are accepted too: -aet, -pdu, -ta, -td, -ts.
+SIGTERM or Ctrl-C: no new association is accepted, those in flight have
+--grace seconds to finish, the rest are aborted; the exit status is 0.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rx-listen",
+    version,
+    about = "A DICOM storage SCP that files every instance it receives into a patient/study/series tree and pypx's log dir",
+    after_help = AFTER_HELP
+)]
+pub struct ListenCli {
+    /// Where to listen: PORT, or ADDRESS:PORT ([::1]:PORT for IPv6)
+    #[arg(value_name = "[ADDR:]PORT")]
+    pub listen: String,
+
+    /// Root of the repacked tree
+    #[arg(short = 'd', long = "datadir", value_name = "DIR")]
+    pub datadir: PathBuf,
+
+    /// pypx log dir for the JSON records (none written when absent)
+    #[arg(short = 'l', long = "logdir", value_name = "DIR")]
+    pub logdir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub templates: TemplateArgs,
+
+    /// Our AE title (-aet)
+    #[arg(
+        long = "aet",
+        alias = "aetitle",
+        value_name = "AETITLE",
+        default_value = "RXLISTEN"
+    )]
+    pub aet: String,
+
+    /// Largest PDU we receive, in bytes (-pdu) [4096..131072, as DCMTK;
+    /// the largest, so that an instance takes fewer PDUs]
+    #[arg(long = "max-pdu", value_name = "BYTES", default_value_t = 131072,
+          value_parser = clap::value_parser!(u32).range(4096..=131072))]
+    pub max_pdu: u32,
+
+    /// Seconds an association may take to be negotiated (-ta)
+    #[arg(long = "acse-timeout", value_name = "SECONDS", default_value_t = 30)]
+    pub acse_timeout: u64,
+
+    /// Seconds to wait for the next DIMSE message; 0: no limit (-td)
+    #[arg(long = "dimse-timeout", value_name = "SECONDS", default_value_t = 0)]
+    pub dimse_timeout: u64,
+
+    /// Seconds a connection may stay silent before it is dropped; 0: no
+    /// limit (-ts)
+    #[arg(long = "socket-timeout", value_name = "SECONDS", default_value_t = 60)]
+    pub socket_timeout: u64,
+
+    /// Associations served at once; more are rejected (transient)
+    #[arg(long = "max-associations", value_name = "N", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_associations: u32,
+
+    /// When to fsync: always (each instance and its records are on disk
+    /// before it is acknowledged), or never (at their final names: this
+    /// survives a crash of rx-listen, not a power loss)
+    #[arg(long, value_enum, default_value_t = Fsync::Always)]
+    pub fsync: Fsync,
+
+    /// Seconds associations in flight get to finish on SIGTERM or Ctrl-C
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub grace: u64,
+
+    /// Keep instances that cannot be parsed in DIR, with the reason in
+    /// NAME.reason.txt
+    #[arg(long, value_name = "DIR")]
+    pub quarantine: Option<PathBuf>,
+
+    /// Print one JSON object per instance on stdout, as rx-repack does
+    #[arg(long = "log-ndjson")]
+    pub log_ndjson: bool,
+
+    /// 0: errors only; 1: also one line per association; 2: also one line
+    /// per instance
+    #[arg(short = 'v', long, value_name = "N", default_value_t = 1)]
+    pub verbosity: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Fsync {
+    Always,
+    Never,
+}
+
+/// How rx-listen runs.
+#[derive(Debug, Clone)]
+pub struct ListenOptions {
+    pub address: SocketAddr,
+    pub ae_title: String,
+    pub max_pdu: u32,
+    pub acse_timeout: Duration,
+    pub dimse_timeout: Option<Duration>,
+    pub socket_timeout: Option<Duration>,
+    pub max_associations: usize,
+    pub grace: Duration,
+    /// How every instance is filed (copy mode: received files are linked,
+    /// never copied).
+    pub config: Config,
+}
+
+impl ListenOptions {
+    pub fn from_cli(cli: ListenCli) -> Result<ListenOptions, ConfigError> {
+        let seconds = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+        Ok(ListenOptions {
+            address: address(&cli.listen)?,
+            ae_title: cli.aet,
+            max_pdu: cli.max_pdu,
+            acse_timeout: Duration::from_secs(cli.acse_timeout.max(1)),
+            dimse_timeout: seconds(cli.dimse_timeout),
+            socket_timeout: seconds(cli.socket_timeout),
+            max_associations: cli.max_associations as usize,
+            grace: Duration::from_secs(cli.grace),
+            config: Config {
+                datadir: utf8("--datadir", cli.datadir)?,
+                logdir: cli.logdir.map(|dir| utf8("--logdir", dir)).transpose()?,
+                layout: cli.templates.layout()?,
+                mode: Mode::Copy,
+                verbosity: cli.verbosity,
+                ndjson: cli.log_ndjson,
+                quarantine: cli.quarantine,
+                durable: cli.fsync == Fsync::Always,
+            },
+        })
+    }
+}
+
+/// `PORT` (every interface) or `ADDRESS:PORT`.
+fn address(text: &str) -> Result<SocketAddr, ConfigError> {
+    let bad = |why: String| ConfigError::Listen(format!("{text}: {why}"));
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    text.to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .next()
+        .ok_or_else(|| bad("no such address".into()))
+}
+
+/// DCMTK's single-dash long options, as storescp users type them, turned
+/// into ours (clap knows only one-letter single-dash options).
+pub fn dcmtk_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    args.into_iter()
+        .map(|arg| {
+            let long = match arg.to_str() {
+                Some("-aet") => "--aet",
+                Some("-pdu") => "--max-pdu",
+                Some("-ta") => "--acse-timeout",
+                Some("-td") => "--dimse-timeout",
+                Some("-ts") => "--socket-timeout",
+                _ => return arg,
+            };
+            OsString::from(long)
+        })
+        .collect()
+}
