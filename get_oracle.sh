@@ -2,7 +2,8 @@
 # Makes, once, what the tests compare rx-repack with: px-repack's output on
 # the SAG-anon series (run ./get_examples.sh DIR first). Into DIR (default:
 # examples-data):
-#   DIR/pypx-venv/     px-repack (pypx 3.12.6, pydicom<3), the format oracle
+#   DIR/pypx-venv/     px-repack (pypx 3.12.6, pydicom<3), the format oracle,
+#                      and pynetdicom, a sender for rx-listen's tests
 #   DIR/px-oracle/     its output, one directory per case:
 #     records/         once per file in name order, our series template: what
 #                      the log dir must hold byte for byte
@@ -64,6 +65,13 @@ if [ ! -e "$venv/.installed" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'pypx==3.12.6' 'pydicom<3'
   "$venv/bin/pip" freeze --disable-pip-version-check >"$venv/.installed"
+fi
+
+# pynetdicom, a DICOM network peer for rx-listen's tests (2.1 is the
+# last to work with pydicom 2.4), into the same venv.
+if ! "$venv/bin/python" -c 'import pynetdicom' 2>/dev/null; then
+  echo "get_oracle: installing pynetdicom 2.1.1 into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'pynetdicom==2.1.1'
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rx-repack-oracle.XXXXXX")

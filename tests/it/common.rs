@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use dicom_core::VR;
+use dicom_dictionary_std::tags;
 use walkdir::WalkDir;
 
 /// The directory `get_examples.sh` fills (override with RX_REPACK_EXAMPLES).
@@ -132,6 +134,48 @@ pub fn write_variant(src: &Path, dst: &Path, edits: &[(dicom_core::Tag, dicom_co
     obj.write_to_file(dst).expect("variant writes");
 }
 
+/// `studies` x `series` x `per_series` instances of one patient, made from
+/// the example series with new UIDs.
+pub fn make_instances(
+    dir: &Path,
+    studies: usize,
+    series_per_study: usize,
+    per_series: usize,
+) -> Vec<PathBuf> {
+    let examples = sag_anon_files();
+    let mut out = Vec::new();
+    for study in 0..studies {
+        for series in 0..series_per_study {
+            for n in 0..per_series {
+                let src =
+                    &examples[(study * series_per_study * per_series + series * per_series + n)
+                        % examples.len()];
+                let dst = dir.join(format!("{study}-{series}-{n}.dcm"));
+                write_variant(
+                    src,
+                    &dst,
+                    &[
+                        (tags::STUDY_INSTANCE_UID, VR::UI, &format!("1.2.3.{study}")),
+                        (
+                            tags::SERIES_INSTANCE_UID,
+                            VR::UI,
+                            &format!("1.2.3.{study}.{series}"),
+                        ),
+                        (tags::SERIES_NUMBER, VR::IS, &format!("{}", series + 1)),
+                        (
+                            tags::SOP_INSTANCE_UID,
+                            VR::UI,
+                            &format!("1.2.3.{study}.{series}.{n}"),
+                        ),
+                    ],
+                );
+                out.push(dst);
+            }
+        }
+    }
+    out
+}
+
 /// Parses every JSON file under `root` (skipping our `.rx-repack` work
 /// dir), failing on the first that does not parse. Returns them by
 /// relative path.
@@ -175,6 +219,16 @@ impl Running {
         }
     }
 
+    /// What the child has written to stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        written(&self.stderr)
+    }
+
+    /// What the child has written to stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        written(&self.stdout)
+    }
+
     /// Waits at most `limit` for the child to exit; on time-out kills it
     /// and says so.
     pub fn finish(&mut self, limit: std::time::Duration) -> Result<Output, String> {
@@ -203,6 +257,14 @@ impl Running {
             stderr: read(&mut self.stderr),
         })
     }
+}
+
+/// The text in `file`, read by position.
+fn written(file: &std::fs::File) -> String {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = vec![0; file.metadata().map_or(0, |m| m.len() as usize)];
+    let n = file.read_at(&mut bytes, 0).unwrap_or(0);
+    String::from_utf8_lossy(&bytes[..n]).into_owned()
 }
 
 impl Drop for Running {

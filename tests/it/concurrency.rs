@@ -9,55 +9,12 @@ use std::time::Duration;
 use assert_cmd::assert::OutputAssertExt;
 
 use crate::common::*;
-use dicom_core::VR;
-use dicom_dictionary_std::tags;
 
 const STUDIES: usize = 4;
 const SERIES: usize = 3;
 const PER_SERIES: usize = 25; // 4 x 3 x 25 = 300 instances
 const AT_ONCE: usize = 16;
 const ROUNDS: usize = 3;
-
-/// `studies` x `series` x `per_series` instances of one patient, made from
-/// the example series with new UIDs.
-fn make_instances(
-    dir: &Path,
-    studies: usize,
-    series_per_study: usize,
-    per_series: usize,
-) -> Vec<PathBuf> {
-    let examples = sag_anon_files();
-    let mut out = Vec::new();
-    for study in 0..studies {
-        for series in 0..series_per_study {
-            for n in 0..per_series {
-                let src = &examples
-                    [(study * SERIES * PER_SERIES + series * PER_SERIES + n) % examples.len()];
-                let dst = dir.join(format!("{study}-{series}-{n}.dcm"));
-                write_variant(
-                    src,
-                    &dst,
-                    &[
-                        (tags::STUDY_INSTANCE_UID, VR::UI, &format!("1.2.3.{study}")),
-                        (
-                            tags::SERIES_INSTANCE_UID,
-                            VR::UI,
-                            &format!("1.2.3.{study}.{series}"),
-                        ),
-                        (tags::SERIES_NUMBER, VR::IS, &format!("{}", series + 1)),
-                        (
-                            tags::SOP_INSTANCE_UID,
-                            VR::UI,
-                            &format!("1.2.3.{study}.{series}.{n}"),
-                        ),
-                    ],
-                );
-                out.push(dst);
-            }
-        }
-    }
-    out
-}
 
 /// Runs one process per file, `AT_ONCE` at a time.
 fn repack_concurrently(files: &[PathBuf], datadir: &Path, logdir: &Path) {

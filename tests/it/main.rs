@@ -9,6 +9,7 @@
 
 mod common;
 mod oracle;
+mod raw_scu;
 
 mod batch;
 mod concurrency;
@@ -18,6 +19,7 @@ mod duplicates;
 mod fallbacks;
 mod faults;
 mod fuzz_regressions;
+mod listen;
 mod log_safety;
 mod messages;
 mod odd_files;

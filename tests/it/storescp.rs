@@ -11,7 +11,6 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Component, Path, PathBuf};
@@ -19,6 +18,7 @@ use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use crate::raw_scu;
 use dicom_core::VR;
 use dicom_dictionary_std::tags;
 
@@ -26,8 +26,6 @@ use dicom_dictionary_std::tags;
 /// finishing.
 const DEADLINE: Duration = Duration::from_secs(120);
 const SCP_AE_TITLE: &str = "RXREPACK";
-const MR_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.4";
-const EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1";
 /// Root of the UIDs these tests make up (a UUID-derived `2.25` root).
 const UID_ROOT: &str = "2.25.302932107225393012546871040186125370321";
 
@@ -409,183 +407,6 @@ fn assert_nothing_escaped(site: &Site) {
 }
 
 // ---------------------------------------------------------------------------
-// A minimal C-STORE SCU: the DICOM upper layer (PS3.8) spoken directly, to
-// send data sets as they are; storescu parses and re-encodes every file.
-
-const PRESENTATION_CONTEXT_ID: u8 = 1;
-/// Data PDVs stay far below any maximum PDU length a peer may ask for.
-const FRAGMENT: usize = 4000;
-
-fn pdu(kind: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![kind, 0];
-    out.extend(u32::try_from(body.len()).unwrap().to_be_bytes());
-    out.extend(body);
-    out
-}
-
-fn item(kind: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![kind, 0];
-    out.extend(u16::try_from(body.len()).unwrap().to_be_bytes());
-    out.extend(body);
-    out
-}
-
-fn ae_title(title: &str) -> [u8; 16] {
-    let mut out = [b' '; 16];
-    out[..title.len()].copy_from_slice(title.as_bytes());
-    out
-}
-
-/// A UID value, NUL-padded to even length.
-fn uid_value(uid: &str) -> Vec<u8> {
-    let mut out = uid.as_bytes().to_vec();
-    if out.len() % 2 == 1 {
-        out.push(0);
-    }
-    out
-}
-
-/// A-ASSOCIATE-RQ proposing MR Image Storage in explicit VR little endian.
-fn associate_rq() -> Vec<u8> {
-    let mut context = vec![PRESENTATION_CONTEXT_ID, 0, 0, 0];
-    context.extend(item(0x30, MR_IMAGE_STORAGE.as_bytes()));
-    context.extend(item(0x40, EXPLICIT_VR_LITTLE_ENDIAN.as_bytes()));
-    let mut user = item(0x51, &16384u32.to_be_bytes());
-    user.extend(item(0x52, test_uid("1").as_bytes()));
-    let mut body = vec![0, 1, 0, 0];
-    body.extend(ae_title(SCP_AE_TITLE));
-    body.extend(ae_title("RXRAWSCU"));
-    body.extend([0; 32]);
-    body.extend(item(0x10, b"1.2.840.10008.3.1.1.1"));
-    body.extend(item(0x20, &context));
-    body.extend(item(0x50, &user));
-    pdu(0x01, &body)
-}
-
-/// A P-DATA-TF holding one fragment; `control` is 3 for the last command
-/// fragment, 2 for the last data fragment, 0 for others.
-fn p_data(control: u8, fragment: &[u8]) -> Vec<u8> {
-    let mut body = u32::try_from(fragment.len() + 2)
-        .unwrap()
-        .to_be_bytes()
-        .to_vec();
-    body.extend([PRESENTATION_CONTEXT_ID, control]);
-    body.extend(fragment);
-    pdu(0x04, &body)
-}
-
-/// A C-STORE-RQ command set (implicit VR little endian, group 0000).
-fn c_store_rq(message_id: u16, sop_instance_uid: &str) -> Vec<u8> {
-    let fields: [(u16, Vec<u8>); 6] = [
-        (0x0002, uid_value(MR_IMAGE_STORAGE)),
-        (0x0100, 0x0001u16.to_le_bytes().to_vec()), // C-STORE-RQ
-        (0x0110, message_id.to_le_bytes().to_vec()),
-        (0x0700, 0u16.to_le_bytes().to_vec()), // medium priority
-        (0x0800, 0u16.to_le_bytes().to_vec()), // a data set follows
-        (0x1000, uid_value(sop_instance_uid)),
-    ];
-    let element = |number: u16, value: &[u8]| {
-        let mut out = vec![0, 0];
-        out.extend(number.to_le_bytes());
-        out.extend(u32::try_from(value.len()).unwrap().to_le_bytes());
-        out.extend(value);
-        out
-    };
-    let rest: Vec<u8> = fields.iter().flat_map(|(n, v)| element(*n, v)).collect();
-    let mut out = element(0x0000, &u32::try_from(rest.len()).unwrap().to_le_bytes());
-    out.extend(rest);
-    out
-}
-
-fn read_pdu(stream: &mut TcpStream) -> (u8, Vec<u8>) {
-    let mut header = [0; 6];
-    stream.read_exact(&mut header).expect("a PDU from storescp");
-    let len = u32::from_be_bytes(header[2..6].try_into().unwrap());
-    let mut body = vec![0; len as usize];
-    stream.read_exact(&mut body).unwrap();
-    (header[0], body)
-}
-
-/// Whether the A-ASSOCIATE-AC accepts our presentation context.
-fn context_accepted(ac_body: &[u8]) -> bool {
-    let mut items = &ac_body[68..];
-    while items.len() >= 4 {
-        let len = usize::from(u16::from_be_bytes([items[2], items[3]]));
-        if items[0] == 0x21 {
-            return items[6] == 0;
-        }
-        items = &items[4 + len..];
-    }
-    false
-}
-
-/// The Status (0000,0900) of the next C-STORE-RSP.
-fn response_status(scp: &Storescp, stream: &mut TcpStream) -> u16 {
-    let mut command = Vec::new();
-    loop {
-        let (kind, body) = read_pdu(stream);
-        assert_eq!(
-            kind,
-            0x04,
-            "expected P-DATA-TF, got PDU type {kind:#04x}:\n{}",
-            scp.tail()
-        );
-        let mut pdvs = &body[..];
-        while !pdvs.is_empty() {
-            let len = u32::from_be_bytes(pdvs[..4].try_into().unwrap()) as usize;
-            let control = pdvs[5];
-            command.extend(&pdvs[6..4 + len]);
-            pdvs = &pdvs[4 + len..];
-            if control == 3 {
-                return command_status(&command);
-            }
-        }
-    }
-}
-
-fn command_status(mut command: &[u8]) -> u16 {
-    while command.len() >= 8 {
-        let element = u16::from_le_bytes([command[2], command[3]]);
-        let len = u32::from_le_bytes(command[4..8].try_into().unwrap()) as usize;
-        if element == 0x0900 {
-            return u16::from_le_bytes([command[8], command[9]]);
-        }
-        command = &command[8 + len..];
-    }
-    panic!("C-STORE-RSP without a status");
-}
-
-/// Sends each (SOPInstanceUID, data set bytes) as one C-STORE in a single
-/// association; returns storescp's statuses.
-fn send_raw(scp: &Storescp, instances: &[(String, Vec<u8>)]) -> Vec<u16> {
-    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, scp.port)).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    stream.write_all(&associate_rq()).unwrap();
-    let (kind, body) = read_pdu(&mut stream);
-    assert!(
-        kind == 0x02 && context_accepted(&body),
-        "association not accepted (PDU type {kind:#04x}):\n{}",
-        scp.tail()
-    );
-    let mut statuses = Vec::new();
-    for (id, (uid, data_set)) in (1..).zip(instances) {
-        stream.write_all(&p_data(3, &c_store_rq(id, uid))).unwrap();
-        let fragments: Vec<&[u8]> = data_set.chunks(FRAGMENT).collect();
-        for (i, fragment) in fragments.iter().enumerate() {
-            let last = i + 1 == fragments.len();
-            stream
-                .write_all(&p_data(if last { 2 } else { 0 }, fragment))
-                .unwrap();
-        }
-        statuses.push(response_status(scp, &mut stream));
-    }
-    stream.write_all(&pdu(0x05, &[0; 4])).unwrap(); // A-RELEASE-RQ
-    let (kind, _) = read_pdu(&mut stream);
-    assert_eq!(kind, 0x06, "expected A-RELEASE-RP");
-    statuses
-}
-
-// ---------------------------------------------------------------------------
 // Test data
 
 /// Copies `files` into the new directory `name` for storescu to send.
@@ -686,7 +507,7 @@ fn bad_instances_stay_with_storescp_which_keeps_serving() {
     let not_dicom = b"This is not a DICOM data set.\n".repeat(40);
     let truncated = cut_inside(&data_set_of(&examples[4]), b"anonymized");
     let bad = [(test_uid("3.1"), not_dicom), (test_uid("3.2"), truncated)];
-    let statuses = send_raw(&scp, &bad);
+    let statuses = raw_scu::send(scp.port, SCP_AE_TITLE, &bad);
     assert_eq!(statuses, [0, 0], "storescp refused:\n{}", scp.tail());
 
     // 3rd association (storescu): storescp still serves, rx-repack still runs.

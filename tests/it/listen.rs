@@ -1,0 +1,459 @@
+//! rx-listen with real peers on loopback: DCMTK's storescu, dcmsend and
+//! echoscu, pynetdicom, and our raw SCU for what the others will not send.
+//! What it files must be what rx-repack files from the same instances,
+//! each data set byte for byte as sent.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::*;
+use crate::raw_scu;
+
+const AE_TITLE: &str = "RXLISTEN";
+/// How long anything here may take.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// rx-listen on a free loopback port, filing into a scratch dir; killed
+/// if the test ends before it is stopped.
+struct Listener {
+    running: Running,
+    port: u16,
+    tmp: tempfile::TempDir,
+}
+
+impl Listener {
+    fn start(extra: &[&str]) -> Listener {
+        let tmp = tempfile::tempdir().unwrap();
+        let running = Running::spawn(
+            Command::new(listen_path())
+                .arg("--datadir")
+                .arg(tmp.path().join("data"))
+                .arg("--logdir")
+                .arg(tmp.path().join("log"))
+                .args(["--aet", AE_TITLE, "--log-ndjson"])
+                .args(extra)
+                .arg("127.0.0.1:0")
+                .stdin(std::process::Stdio::null()),
+        );
+        let started = Instant::now();
+        let port = loop {
+            let said = running.stderr_so_far();
+            if let Some(port) = said
+                .lines()
+                .find_map(|line| line.split("listening on 127.0.0.1:").nth(1))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|port| port.parse().ok())
+            {
+                break port;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "rx-listen did not start: {said}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Listener { running, port, tmp }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.tmp.path().join("data")
+    }
+
+    fn log(&self) -> PathBuf {
+        self.tmp.path().join("log")
+    }
+
+    /// Stops it (SIGTERM), which must exit 0; returns what it printed.
+    fn stop(&mut self) -> Output {
+        let pid = self.running.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        let out = self.running.finish(PATIENCE).unwrap();
+        assert!(
+            out.status.success(),
+            "rx-listen exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+fn listen_path() -> &'static Path {
+    assert_cmd::cargo::cargo_bin!("rx-listen")
+}
+
+/// Runs a sender to its end (at most [`PATIENCE`]); it must succeed.
+fn send(mut cmd: Command) {
+    cmd.env("TCP_NODELAY", "1");
+    let out = Running::spawn(cmd.stdin(std::process::Stdio::null()))
+        .finish(PATIENCE)
+        .unwrap_or_else(|e| panic!("{cmd:?} {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn storescu(port: u16, dir: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new("storescu");
+    cmd.args(["-aet", "STORESCU", "-aec", AE_TITLE])
+        .args(extra)
+        .args(["+sd", "127.0.0.1"])
+        .arg(port.to_string())
+        .arg(dir);
+    cmd
+}
+
+fn dcmsend(port: u16, dir: &Path) -> Command {
+    let mut cmd = Command::new("dcmsend");
+    cmd.args(["-aet", "DCMSEND", "-aec", AE_TITLE, "127.0.0.1"])
+        .arg(port.to_string())
+        .arg(dir)
+        .arg("--scan-directories");
+    cmd
+}
+
+/// pynetdicom (from px-repack's venv, see get_oracle.sh) sending every file
+/// of `dir` in one association, as the files are: it proposes explicit VR
+/// little endian, theirs, only (pynetdicom proposes implicit VR first
+/// otherwise, and re-encodes what it sends to match).
+fn pynetdicom(port: u16, dir: &Path) -> Command {
+    let python = examples_dir().join("pypx-venv/bin/python");
+    assert!(
+        python.exists(),
+        "pynetdicom's Python is missing at {}: run `./get_oracle.sh examples-data`",
+        python.display()
+    );
+    let mut cmd = Command::new(python);
+    cmd.arg("-c")
+        .arg(
+            r#"
+import sys, pathlib
+from pynetdicom import AE, StoragePresentationContexts
+from pydicom.uid import ExplicitVRLittleEndian
+port, folder = int(sys.argv[1]), pathlib.Path(sys.argv[2])
+ae = AE(ae_title="PYNETDICOM")
+for context in StoragePresentationContexts:
+    ae.add_requested_context(context.abstract_syntax, ExplicitVRLittleEndian)
+assoc = ae.associate("127.0.0.1", port, ae_title="RXLISTEN")
+assert assoc.is_established, "no association"
+for path in sorted(folder.iterdir()):
+    status = assoc.send_c_store(path)
+    assert status and status.Status == 0, f"{path}: {status}"
+assoc.release()
+"#,
+        )
+        .arg(port.to_string())
+        .arg(dir);
+    cmd
+}
+
+/// The bytes of the data set of the Part 10 file `bytes` (after its meta
+/// group, whose length its first element gives).
+fn data_set(bytes: &[u8]) -> &[u8] {
+    assert_eq!(&bytes[128..132], b"DICM");
+    let group_length = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
+    &bytes[144 + group_length..]
+}
+
+/// The SOPInstanceUIDs of the NDJSON lines rx-listen printed, in order.
+fn received_order(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .map(|line| {
+            let record: Value = serde_json::from_str(line).unwrap();
+            assert!(record["error"].is_null(), "{line}");
+            let src = record["src"].as_str().unwrap();
+            src.rsplit('/').next().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// The stat fields of an image record that differ between two copies,
+/// and size: a received file has our meta group, not the sender's.
+const VOLATILE: [&str; 10] = [
+    "atime", "ctime", "mtime", "ino", "dev", "blocks", "blksize", "uid", "gid", "size",
+];
+
+/// A record with the data dir's path replaced and, in image records, the
+/// fields that differ between two copies dropped.
+fn comparable(record: &[u8], datadir: &Path) -> Value {
+    let text = String::from_utf8_lossy(record).replace(&datadir.display().to_string(), "DATA");
+    let mut value: Value = serde_json::from_str(&text).unwrap();
+    if let Some(series) = value.as_object_mut().and_then(|v| v.values_mut().next())
+        && let Some(images) = series.get_mut("imageObj").and_then(Value::as_object_mut)
+    {
+        for stat in images.values_mut() {
+            for field in VOLATILE {
+                stat.as_object_mut().unwrap().remove(field);
+            }
+        }
+    }
+    value
+}
+
+/// What rx-listen filed must be what rx-repack files from `sources` taken
+/// in `order` (of SOPInstanceUIDs: the series record holds the first
+/// instance's elements): the same relative paths, each data set the
+/// source's byte for byte, the same records.
+fn assert_filed_as_rx_repack(listener: &Listener, sources: &[PathBuf], order: &[String]) {
+    let by_uid: BTreeMap<String, &PathBuf> = sources
+        .iter()
+        .map(|path| {
+            let header = rx_repack::reading::read_elements(
+                path,
+                &[dicom_dictionary_std::tags::SOP_INSTANCE_UID],
+            )
+            .unwrap();
+            (header.instance_uid().unwrap(), path)
+        })
+        .collect();
+    assert_eq!(order.len(), sources.len(), "instances received");
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, log) = (tmp.path().join("data"), tmp.path().join("log"));
+    let list = tmp.path().join("list");
+    let paths: Vec<String> = order
+        .iter()
+        .map(|uid| by_uid[uid].display().to_string())
+        .collect();
+    std::fs::write(&list, paths.join("\n")).unwrap();
+    rx().args(["-j", "1", "-v", "0", "--files-from"])
+        .arg(&list)
+        .arg("--datadir")
+        .arg(&data)
+        .arg("--logdir")
+        .arg(&log)
+        .assert()
+        .success();
+    let ours = tree(&listener.data());
+    let theirs = tree(&data);
+    let names =
+        |tree: &[(PathBuf, Vec<u8>)]| tree.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&ours), names(&theirs), "the trees differ");
+    for ((path, received), (_, source)) in ours.iter().zip(&theirs) {
+        assert!(
+            data_set(received) == data_set(source),
+            "{}: the data set is not the one sent",
+            path.display()
+        );
+    }
+    // Each image record's size is its file's.
+    for (path, record) in json_files(&listener.log()) {
+        if let Some(images) = record
+            .as_object()
+            .and_then(|r| r.values().next())
+            .and_then(|s| s.get("imageObj"))
+        {
+            for stat in images.as_object().unwrap().values() {
+                let file = Path::new(stat["FSlocation"].as_str().unwrap());
+                let size = std::fs::metadata(file).unwrap().len();
+                assert_eq!(stat["size"], size, "{}", path.display());
+            }
+        }
+    }
+    let ours = tree(&listener.log());
+    let theirs = tree(&log);
+    assert_eq!(names(&ours), names(&theirs), "the log dirs differ");
+    for ((path, received), (_, expected)) in ours.iter().zip(&theirs) {
+        if path.starts_with(".rx-repack") {
+            continue;
+        }
+        assert_eq!(
+            comparable(received, &listener.data()),
+            comparable(expected, &data),
+            "{} differs",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn storescu_dcmsend_and_pynetdicom_deliver_what_rx_repack_files() {
+    let sources = sag_anon_files();
+    let senders: [(&str, &dyn Fn(u16) -> Command); 3] = [
+        ("storescu", &|port| storescu(port, &sag_anon(), &[])),
+        ("dcmsend", &|port| dcmsend(port, &sag_anon())),
+        ("pynetdicom", &|port| pynetdicom(port, &sag_anon())),
+    ];
+    for (name, sender) in senders {
+        let mut listener = Listener::start(&[]);
+        send(sender(listener.port));
+        let out = listener.stop();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("192 instances (0 failed)") && stderr.contains("released"),
+            "{name}: {stderr}"
+        );
+        assert_filed_as_rx_repack(&listener, &sources, &received_order(&stdout));
+        // The meta group says where the instance came from.
+        let placed = files_under(&listener.data());
+        let meta = rx_repack::reading::read_whole_header(&placed[0]).unwrap();
+        assert!(meta.instance_uid().is_some(), "{name}");
+        let bytes = std::fs::read(&placed[0]).unwrap();
+        let sender_ae = name.to_ascii_uppercase();
+        assert!(
+            bytes
+                .windows(sender_ae.len())
+                .any(|w| w == sender_ae.as_bytes()),
+            "{name}: SourceApplicationEntityTitle not in the meta group"
+        );
+    }
+}
+
+#[test]
+fn every_encoding_arrives_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let example = &sag_anon_files()[0];
+    // dcmconv/dcmcjpeg option, storescu's proposal for it.
+    let forms = [
+        ("implicit", "dcmconv", "+ti", "-xi"),
+        ("big-endian", "dcmconv", "+tb", "-xb"),
+        ("deflated", "dcmconv", "+td", "-xd"),
+        ("jpeg-lossless", "dcmcjpeg", "+e1", "-xs"),
+    ];
+    for (name, tool, option, proposal) in forms {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("instance.dcm");
+        let converted = Command::new(tool)
+            .arg(option)
+            .arg(example)
+            .arg(&file)
+            .status()
+            .unwrap_or_else(|e| panic!("{tool} (DCMTK) runs: {e}"));
+        assert!(converted.success(), "{tool} {option}");
+        let mut listener = Listener::start(&[]);
+        send(storescu(listener.port, &dir, &[proposal]));
+        let out = listener.stop();
+        let placed = files_under(&listener.data());
+        assert_eq!(
+            placed.len(),
+            1,
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sent = std::fs::read(&file).unwrap();
+        let received = std::fs::read(&placed[0]).unwrap();
+        assert!(
+            data_set(&received) == data_set(&sent),
+            "{name}: not bit for bit"
+        );
+        assert_eq!(json_files(&listener.log()).len(), 6, "{name}: records");
+    }
+}
+
+#[test]
+fn an_echo_a_refused_context_and_a_bad_instance_leave_it_serving() {
+    let mut listener = Listener::start(&[]);
+    let echo = Command::new("echoscu")
+        .args(["-aec", AE_TITLE, "127.0.0.1"])
+        .arg(listener.port.to_string())
+        .output()
+        .expect("echoscu (DCMTK) runs");
+    assert!(echo.status.success(), "{echo:?}");
+
+    // Modality Worklist FIND: not served; the association is accepted with
+    // that context rejected, and released.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", listener.port)).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    use std::io::Write;
+    stream
+        .write_all(&raw_scu::associate_rq(AE_TITLE, "1.2.840.10008.5.1.4.31"))
+        .unwrap();
+    let (kind, body) = raw_scu::read_pdu(&mut stream);
+    assert_eq!(kind, 0x02, "the association is accepted");
+    assert!(
+        !raw_scu::context_accepted(&body),
+        "the worklist context is accepted"
+    );
+    raw_scu::release(stream);
+
+    // Garbage, then a good instance, on one association.
+    let example = std::fs::read(&sag_anon_files()[0]).unwrap();
+    let good = data_set(&example).to_vec();
+    let garbage = b"This is not a DICOM data set.\n".repeat(40);
+    let uid = "1.2.826.0.1.3680043.8.498.55";
+    let statuses = raw_scu::send(
+        listener.port,
+        AE_TITLE,
+        &[(uid.into(), garbage), (format!("{uid}.1"), good)],
+    );
+    assert_eq!(statuses, [0xC000, 0x0000], "statuses");
+    let out = listener.stop();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 echo"), "{stderr}");
+    assert!(stderr.contains("2 instances (1 failed)"), "{stderr}");
+    assert_eq!(files_under(&listener.data()).len(), 1);
+}
+
+/// Several senders at once, on one patient, in several studies and
+/// series, round after round: nothing is lost, every record parses, every
+/// study is in the patient's StudyList.
+#[test]
+fn senders_at_once_lose_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    const STUDIES: usize = 3;
+    let mut listener = Listener::start(&[]);
+    for round in 0..2 {
+        let dirs: Vec<PathBuf> = (0..STUDIES)
+            .map(|study| {
+                let dir = tmp.path().join(format!("round{round}-study{study}"));
+                let instances = make_instances(&dir, STUDIES, 2, 10);
+                // Each sender gets the instances of one study, interleaved
+                // series; the UIDs are the same each round (re-delivery).
+                for path in &instances {
+                    let name = path.file_name().unwrap().to_string_lossy();
+                    if !name.starts_with(&format!("{study}-")) {
+                        std::fs::remove_file(path).unwrap();
+                    }
+                }
+                dir
+            })
+            .collect();
+        let senders: Vec<Running> = dirs
+            .iter()
+            .map(|dir| {
+                let mut cmd = storescu(listener.port, dir, &[]);
+                cmd.env("TCP_NODELAY", "1")
+                    .stdin(std::process::Stdio::null());
+                Running::spawn(&mut cmd)
+            })
+            .collect();
+        for mut sender in senders {
+            let out = sender.finish(PATIENCE).unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+    }
+    let out = listener.stop();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("20 instances (0 failed)").count(),
+        2 * STUDIES,
+        "{stderr}"
+    );
+    assert_eq!(files_under(&listener.data()).len(), STUDIES * 2 * 10);
+    let records = json_files(&listener.log());
+    let (_, patient) = records
+        .iter()
+        .find(|(p, _)| p.starts_with("patientData"))
+        .expect("a patient record");
+    let studies = patient.as_object().unwrap().values().next().unwrap()["StudyList"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(studies, STUDIES, "{patient}");
+    let images = records
+        .iter()
+        .filter(|(p, _)| p.to_string_lossy().contains("-img/"))
+        .count();
+    assert_eq!(images, STUDIES * 2 * 10);
+}
