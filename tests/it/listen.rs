@@ -63,6 +63,17 @@ impl Listener {
         self.tmp.path().join("data")
     }
 
+    /// Its peak resident memory so far (VmHWM), in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.running.child.id()))
+            .expect("Linux /proc");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmHWM line")
+    }
+
     fn log(&self) -> PathBuf {
         self.tmp.path().join("log")
     }
@@ -456,4 +467,124 @@ fn senders_at_once_lose_nothing() {
         .filter(|(p, _)| p.to_string_lossy().contains("-img/"))
         .count();
     assert_eq!(images, STUDIES * 2 * 10);
+}
+
+/// On SIGTERM an association in flight finishes (within the grace
+/// period): its instance, half sent when the signal came, is acknowledged
+/// and placed; no new association is accepted; the exit status is 0.
+#[test]
+fn sigterm_lets_the_association_in_flight_finish() {
+    use std::io::Write;
+    let mut listener = Listener::start(&["--grace", "30"]);
+    let example = std::fs::read(&sag_anon_files()[0]).unwrap();
+    let data_set = data_set(&example).to_vec();
+    let mut stream = raw_scu::associate(listener.port, AE_TITLE);
+    let uid = "1.2.826.0.1.3680043.8.498.56";
+    let (first, rest) = data_set.split_at(data_set.len() / 2);
+    stream
+        .write_all(&raw_scu::p_data(3, &raw_scu::c_store_rq(1, uid)))
+        .unwrap();
+    stream.write_all(&raw_scu::p_data(0, first)).unwrap();
+    let pid = listener.running.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The listener stops accepting at once.
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", listener.port)).is_ok() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still accepting"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stream.write_all(&raw_scu::p_data(2, rest)).unwrap();
+    assert_eq!(raw_scu::response_status(&mut stream), 0x0000);
+    raw_scu::release(stream);
+    let out = listener.running.finish(PATIENCE).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(files_under(&listener.data()).len(), 1);
+}
+
+/// An association still going when the grace period ends is cut: its
+/// unacknowledged instance is not placed, nothing partial is left, and
+/// the exit status is 0.
+#[test]
+fn an_association_past_the_grace_period_is_cut_and_leaves_nothing() {
+    use std::io::Write;
+    let mut listener = Listener::start(&["--grace", "1"]);
+    let example = std::fs::read(&sag_anon_files()[0]).unwrap();
+    let data_set = data_set(&example).to_vec();
+    let mut stream = raw_scu::associate(listener.port, AE_TITLE);
+    let uid = "1.2.826.0.1.3680043.8.498.57";
+    stream
+        .write_all(&raw_scu::p_data(3, &raw_scu::c_store_rq(1, uid)))
+        .unwrap();
+    stream
+        .write_all(&raw_scu::p_data(0, &data_set[..1000]))
+        .unwrap();
+    let out = listener.stop();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("0 instances"), "{stderr}");
+    let data = listener.data();
+    assert!(
+        !data.exists() || files_under(&data).is_empty(),
+        "{:?}",
+        files_under(&data)
+    );
+    let log = listener.log();
+    assert!(!log.exists() || json_files(&log).is_empty());
+}
+
+/// A large instance streams through: rx-listen's memory stays far below
+/// its size (the 1 GiB run is in the README; 256 MiB here keeps
+/// the test quick).
+#[test]
+fn a_large_instance_is_received_with_bounded_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("big.dcm");
+    write_large_instance(&file, 256 << 20);
+    let sent = std::fs::read(&file).unwrap();
+    let mut listener = Listener::start(&[]);
+    // Our raw SCU sends the data set as it is (storescu would re-encode it).
+    let uid = "1.2.826.0.1.3680043.8.498.58".to_string();
+    let statuses = raw_scu::send(listener.port, AE_TITLE, &[(uid, data_set(&sent).to_vec())]);
+    assert_eq!(statuses, [0]);
+    let peak_kib = listener.peak_rss_kib();
+    let out = listener.stop();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(peak_kib < 64 << 10, "peak RSS {peak_kib} KiB");
+    let placed = files_under(&listener.data());
+    assert_eq!(placed.len(), 1, "{stderr}");
+    let received = std::fs::read(&placed[0]).unwrap();
+    assert!(data_set(&received) == data_set(&sent), "not bit for bit");
+}
+
+/// An MR instance of the example series with `size` bytes of pixel data.
+fn write_large_instance(path: &Path, size: usize) {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let mut object = dicom_object::open_file(&sag_anon_files()[0]).unwrap();
+    let side = ((size / 2) as f64).sqrt() as u16;
+    object.put(DataElement::new(
+        tags::ROWS,
+        VR::US,
+        PrimitiveValue::from(side),
+    ));
+    object.put(DataElement::new(
+        tags::COLUMNS,
+        VR::US,
+        PrimitiveValue::from(side),
+    ));
+    let pixels = vec![0x5Au8; side as usize * side as usize * 2];
+    object.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::from(pixels),
+    ));
+    object.write_to_file(path).unwrap();
 }
