@@ -3,8 +3,9 @@
 //! own checks, so that CI keeps checking every input the fuzzer found
 //! interesting: no panic, every name a usable path component.
 //!
-//! The `f*` tests replay the findings of fuzzing (fuzz/README.md, inputs
-//! in fuzz/findings), all fixed.
+//! The `f*` tests replay the findings of the `header` target, all fixed;
+//! the `s*` tests those of the `structure` target (fuzz/README.md, inputs
+//! in fuzz/findings), each asserting what the rule asks of the file.
 
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -14,7 +15,9 @@ use std::time::{Duration, Instant};
 use dicom_dictionary_std::tags;
 use rx_repack::layout::template::Template;
 use rx_repack::pipeline::wanted_tags;
-use rx_repack::reading::{read_elements, read_whole_header};
+use rx_repack::reading::{ReadError, read_elements, read_whole_header};
+
+use crate::common::{files_under, rx};
 
 #[allow(dead_code)] // each replay uses part of it
 #[path = "../../fuzz/checks.rs"]
@@ -248,4 +251,137 @@ fn f8_an_item_past_the_end_of_its_sequence_is_refused() {
         read_elements(&path, &per_file).is_err(),
         "the per-file read accepts it"
     );
+}
+
+/// Whether `dcmdump -q` (DCMTK) reads the file: the oracle, asked again so
+/// that a finding's file keeps showing what its test says of it.
+fn dcmdump_reads(path: &Path) -> bool {
+    std::process::Command::new("dcmdump")
+        .arg("-q")
+        .arg(path)
+        .output()
+        .expect("dcmdump runs (DCMTK is installed)")
+        .status
+        .success()
+}
+
+/// Runs rx-repack storescp-style on a copy of the finding `name`: Ok if it
+/// placed it (exit 0, the one file in the data dir, and records), else its
+/// stderr.
+fn place(name: &str) -> Result<(), String> {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let src = tmp.path().join(name);
+    fs::copy(finding(name), &src).expect("copies the finding");
+    let (datadir, logdir) = (tmp.path().join("data"), tmp.path().join("log"));
+    let out = rx()
+        .arg("--xcrdirfile")
+        .arg(&src)
+        .arg("--datadir")
+        .arg(&datadir)
+        .arg("--logdir")
+        .arg(&logdir)
+        .output()
+        .expect("rx-repack runs");
+    // A refusal creates neither directory.
+    let count = |dir: &Path| {
+        if dir.exists() {
+            files_under(dir).len()
+        } else {
+            0
+        }
+    };
+    let (placed, records) = (count(&datadir), count(&logdir));
+    match (out.status.success(), placed, records) {
+        (true, 1, 6) => Ok(()),
+        _ => Err(format!(
+            "{}, {placed} files placed, {records} records: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+    }
+}
+
+/// A finding that dcmdump and pydicom read: rx-repack must place it.
+fn must_be_placed(name: &str) {
+    assert!(
+        dcmdump_reads(&finding(name)),
+        "{name}: dcmdump no longer reads it; the finding needs another look"
+    );
+    if let Err(why) = place(name) {
+        panic!("{name}: dcmdump and pydicom read it, so rx-repack must place it: {why}");
+    }
+}
+
+/// S1: a deflated transfer syntax, and nothing after the file meta group
+/// (an empty data set). dcmdump and pydicom read it; the walk asked flate2
+/// for the first bytes, which failed on the empty stream ("cannot read:
+/// incomplete deflate stream", a system error, not even "corrupt").
+#[test]
+fn s1_an_empty_deflated_data_set_is_placed() {
+    must_be_placed("s1-deflated-empty-data-set.dcm");
+}
+
+/// S2: explicit VR little endian, as the meta group says, but the data set
+/// starts with (3006,0002), whose group reads smaller byte-swapped: the
+/// encoding was taken from that first element (big endian) over the
+/// transfer syntax, and everything after it read out of step.
+#[test]
+fn s2_a_declared_byte_order_is_kept() {
+    must_be_placed("s2-explicit-le-read-as-big-endian.dcm");
+}
+
+/// S2, without a transfer syntax in the meta group: DCMTK reads (3006,0002)
+/// little endian (its dictionary knows that tag, not (0630,0200)); pydicom
+/// reads it too (big endian, leniently); we took it for big endian, and
+/// refused the file.
+#[test]
+fn s2_without_a_transfer_syntax_the_byte_order_is_told_as_dcmtk_tells_it() {
+    must_be_placed("s2-no-transfer-syntax-read-as-big-endian.dcm");
+}
+
+/// S3: encapsulated pixel data whose basic offset table (an empty item)
+/// ends the file, without the sequence delimiter. dcmdump reads it (it
+/// takes the end of the file for the end of a pixel sequence that has no
+/// fragment yet), pydicom stops before the pixel data.
+#[test]
+fn s3_undelimited_pixel_data_at_the_end_is_placed() {
+    must_be_placed("s3-encapsulated-pixel-data-undelimited-at-end.dcm");
+}
+
+/// S3, a sequence: the file ends right after the header of a sequence of
+/// defined length (100 bytes, none there). dcmdump reads an empty sequence,
+/// pydicom one cut short.
+#[test]
+fn s3_a_sequence_header_at_the_end_is_placed() {
+    must_be_placed("s3-sequence-header-at-end.dcm");
+}
+
+/// S5: implicit VR, a sequence of defined length (60 bytes) whose item and
+/// sequence delimiter take 20, then PatientName. dcmdump and pydicom end
+/// the sequence at its delimiter and read on, as the walk does in explicit
+/// VR; in implicit VR it checked the declared length against the file.
+#[test]
+fn s5_an_implicit_sequence_ends_at_its_delimiter() {
+    must_be_placed("s5-implicit-sequence-longer-than-its-delimiter.dcm");
+}
+
+/// S4: a deflate stream cut short (both toolkits fail on it, and so do
+/// we), but refused as "cannot read", a system error, so `--quarantine`
+/// leaves it where it is. It must be refused as bad content.
+#[test]
+fn s4_a_deflate_stream_cut_short_is_bad_content() {
+    let path = finding("s4-deflate-stream-cut-short.dcm");
+    assert!(!dcmdump_reads(&path), "dcmdump now reads it");
+    let per_file = wanted_tags(&checks::default_layout());
+    let errors: [(&str, Option<ReadError>); 2] = [
+        ("per-file", read_elements(&path, &per_file).err()),
+        ("whole", read_whole_header(&path).err()),
+    ];
+    for (read, error) in errors {
+        let error = error.unwrap_or_else(|| panic!("the {read} read accepts it"));
+        assert!(
+            error.is_bad_content(),
+            "the {read} read blames the system, not the file: {error}"
+        );
+    }
 }
