@@ -1,7 +1,8 @@
-//! Replays the kept fuzz corpus (fuzz/corpus/header and
-//! fuzz/corpus/template, see fuzz/README.md) through the fuzz targets'
+//! Replays the kept fuzz corpus (fuzz/corpus/header, fuzz/corpus/template
+//! and fuzz/corpus/structure, see fuzz/README.md) through the fuzz targets'
 //! own checks, so that CI keeps checking every input the fuzzer found
-//! interesting: no panic, every name a usable path component.
+//! interesting: no panic, every name a usable path component, and issue
+//! 13's rule (a file dcmdump and pydicom read is not refused).
 //!
 //! The `f*` tests replay the findings of the `header` target, all fixed;
 //! the `s*` tests those of the `structure` target (fuzz/README.md, inputs
@@ -22,6 +23,12 @@ use crate::common::{files_under, rx};
 #[allow(dead_code)] // each replay uses part of it
 #[path = "../../fuzz/checks.rs"]
 mod checks;
+#[allow(dead_code)] // the fuzz target uses the rest
+#[path = "../../fuzz/rule.rs"]
+mod rule;
+#[allow(dead_code)]
+#[path = "../../fuzz/structure_gen.rs"]
+mod structure_gen;
 
 /// The files of one corpus, sorted; fails clearly when it is missing.
 fn corpus(target: &str) -> Vec<PathBuf> {
@@ -49,7 +56,7 @@ fn corpus(target: &str) -> Vec<PathBuf> {
 
 /// Runs `check` on every file, and fails listing every file that failed
 /// (by panic) or took more than a few seconds.
-fn replay(files: &[PathBuf], check: impl Fn(&Path)) {
+fn replay(files: &[PathBuf], mut check: impl FnMut(&Path)) {
     let mut failures = Vec::new();
     for path in files {
         let start = Instant::now();
@@ -87,6 +94,50 @@ fn template_corpus_renders_without_panic() {
     replay(&corpus("template"), |path| {
         let data = fs::read(path).expect("a corpus file reads");
         checks::check_template_input(&data);
+    });
+}
+
+/// The `structure` corpus: each input is decoded into a DICOM file, which
+/// is read every way the pipeline reads it (no panic, the reads agree);
+/// a file we refuse must not be one that both dcmdump and pydicom read
+/// (dcmdump is asked about every refusal, pydicom when dcmdump reads it;
+/// the open findings are recognised and let pass, see `rule::KNOWN`).
+#[test]
+fn structure_corpus_follows_the_rule() {
+    let files = corpus("structure");
+    assert!(
+        std::process::Command::new("dcmdump")
+            .arg("--version")
+            .output()
+            .is_ok_and(|out| out.status.success()),
+        "dcmdump (DCMTK) is the oracle of this test: apt-get install dcmtk"
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let chunks: Vec<&[PathBuf]> = files.chunks(files.len().div_ceil(2)).collect();
+    std::thread::scope(|scope| {
+        for (n, chunk) in chunks.into_iter().enumerate() {
+            let file = dir.path().join(format!("generated-{n}.dcm"));
+            scope.spawn(move || {
+                let mut oracle = rule::Oracle::from_env(root);
+                // Only refusals: asking dcmdump about every file takes long.
+                oracle.accept_sample = 0;
+                oracle.stats = None;
+                replay(chunk, |input| {
+                    let data = fs::read(input).expect("a corpus file reads");
+                    let generated = structure_gen::generate(&data);
+                    fs::write(&file, &generated.bytes).expect("writes");
+                    let reads = checks::check_header_file(&file);
+                    checks::check_reads_agree(&reads);
+                    oracle.check(
+                        &file,
+                        &generated.bytes,
+                        reads.refused(),
+                        generated.has_preamble(),
+                    );
+                });
+            });
+        }
     });
 }
 
