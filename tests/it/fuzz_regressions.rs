@@ -317,12 +317,13 @@ fn dcmdump_reads(path: &Path) -> bool {
 }
 
 /// Runs rx-repack storescp-style on a copy of the finding `name`: Ok if it
-/// placed it (exit 0, the one file in the data dir, and records), else its
-/// stderr.
+/// placed it (exit 0, the one file in the data dir, a copy of the source,
+/// and the six records of one instance), else what it did.
 fn place(name: &str) -> Result<(), String> {
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let src = tmp.path().join(name);
     fs::copy(finding(name), &src).expect("copies the finding");
+    let original = fs::read(&src).expect("reads the copy");
     let (datadir, logdir) = (tmp.path().join("data"), tmp.path().join("log"));
     let out = rx()
         .arg("--xcrdirfile")
@@ -333,20 +334,27 @@ fn place(name: &str) -> Result<(), String> {
         .arg(&logdir)
         .output()
         .expect("rx-repack runs");
-    // A refusal creates neither directory.
-    let count = |dir: &Path| {
+    // A refusal creates neither directory; the log dir's .rx-repack holds
+    // locks, not records.
+    let files = |dir: &Path| {
         if dir.exists() {
-            files_under(dir).len()
+            files_under(dir)
         } else {
-            0
+            Vec::new()
         }
     };
-    let (placed, records) = (count(&datadir), count(&logdir));
-    match (out.status.success(), placed, records) {
-        (true, 1, 6) => Ok(()),
+    let placed = files(&datadir);
+    let records = files(&logdir)
+        .into_iter()
+        .filter(|path| !path.starts_with(logdir.join(".rx-repack")))
+        .count();
+    let copied = matches!(&placed[..], [one] if fs::read(one).ok() == Some(original));
+    match (out.status.success(), copied, records) {
+        (true, true, 6) => Ok(()),
         _ => Err(format!(
-            "{}, {placed} files placed, {records} records: {}",
+            "{}, {} files placed (a copy of the source: {copied}), {records} records: {}",
             out.status,
+            placed.len(),
             String::from_utf8_lossy(&out.stderr).trim()
         )),
     }
