@@ -24,10 +24,33 @@ use rx_repack::reading::{Header, ReadError, read_elements, read_whole_header};
 /// What the pipeline passes for the hash that makes a name unique.
 const UNIQUE: &str = "0123456789abcdef0123456789abcdef";
 
+/// How each of the pipeline's reads of one file ended (the error's text
+/// when it refused the file).
+#[derive(Debug)]
+pub struct Reads {
+    /// The per-file read: the elements the layout and per-file records need.
+    pub per_file: Result<(), String>,
+    /// The identity read of a file found at the name (SOPInstanceUID only).
+    pub identity: Result<(), String>,
+    /// The whole header, read for the records written once per series.
+    pub whole: Result<(), String>,
+}
+
+impl Reads {
+    /// Whether the pipeline refuses the file: the per-file read fails, or
+    /// the whole read that the first instance of a series needs does.
+    pub fn refused(&self) -> Option<&str> {
+        match (&self.per_file, &self.whole) {
+            (Err(why), _) | (Ok(()), Err(why)) => Some(why),
+            _ => None,
+        }
+    }
+}
+
 /// Reads the file at `path` as the pipeline does (only the elements the
 /// layout and per-file records need, and the whole header), and exercises
 /// everything that looks at a header that was read.
-pub fn check_header_file(path: &Path) {
+pub fn check_header_file(path: &Path) -> Reads {
     let layout = default_layout();
     let wanted = wanted_tags(&layout);
     let whole = read_whole_header(path);
@@ -35,34 +58,55 @@ pub fn check_header_file(path: &Path) {
         exercise(whole, &layout);
     }
     // The per-file read, and the identity read of a file found at the name.
-    for wanted in [wanted, vec![tags::SOP_INSTANCE_UID]] {
-        check_part(path, &wanted, &whole, &layout);
+    let per_file = check_part(path, &wanted, &whole, &layout);
+    let identity = check_part(path, &[tags::SOP_INSTANCE_UID], &whole, &layout);
+    Reads {
+        per_file,
+        identity,
+        whole: whole.map(drop).map_err(|e| e.to_string()),
     }
+}
+
+/// The pipeline's reads of one file refuse it alike or read it alike: the
+/// walk checks the whole structure whatever a read wants, so a file is not
+/// placed or refused depending on whether its series was seen before (the
+/// whole read is made for a series' first instance only).
+pub fn check_reads_agree(reads: &Reads) {
+    let ok = [&reads.per_file, &reads.identity, &reads.whole].map(Result::is_ok);
+    assert!(
+        ok.iter().all(|&o| o == ok[0]),
+        "the reads disagree: {reads:?}"
+    );
 }
 
 /// Reads `wanted` of the file at `path` as the pipeline does; every element
 /// read must be one the whole read has, with the same value.
-fn check_part(path: &Path, wanted: &[Tag], whole: &Result<Header, ReadError>, layout: &Layout) {
-    if let Ok(part) = &read_elements(path, wanted) {
-        exercise(part, layout);
-        // Others only from a deflated data set, read in full up to the last.
-        let last = wanted.iter().max().copied().unwrap_or(Tag(0, 0));
-        for element in part.dataset().iter() {
-            let tag = element.tag();
-            assert!(tag <= last, "{tag} was read, after the last one asked for");
-            if let Ok(whole) = &whole {
-                let big_endian = whole.big_endian();
-                assert_eq!(
-                    whole
-                        .dataset()
-                        .get(tag)
-                        .map(|e| element_text(e, big_endian)),
-                    Some(element_text(element, big_endian)),
-                    "{tag}: the per-file read and the whole read differ"
-                );
-            }
+fn check_part(
+    path: &Path,
+    wanted: &[Tag],
+    whole: &Result<Header, ReadError>,
+    layout: &Layout,
+) -> Result<(), String> {
+    let part = read_elements(path, wanted).map_err(|e| e.to_string())?;
+    exercise(&part, layout);
+    // Others only from a deflated data set, read in full up to the last.
+    let last = wanted.iter().max().copied().unwrap_or(Tag(0, 0));
+    for element in part.dataset().iter() {
+        let tag = element.tag();
+        assert!(tag <= last, "{tag} was read, after the last one asked for");
+        if let Ok(whole) = &whole {
+            let big_endian = whole.big_endian();
+            assert_eq!(
+                whole
+                    .dataset()
+                    .get(tag)
+                    .map(|e| element_text(e, big_endian)),
+                Some(element_text(element, big_endian)),
+                "{tag}: the per-file read and the whole read differ"
+            );
         }
     }
+    Ok(())
 }
 
 /// Everything the pipeline and the records do with a header.

@@ -1,10 +1,12 @@
-//! Replays the kept fuzz corpus (fuzz/corpus/header and
-//! fuzz/corpus/template, see fuzz/README.md) through the fuzz targets'
+//! Replays the kept fuzz corpus (fuzz/corpus/header, fuzz/corpus/template
+//! and fuzz/corpus/structure, see fuzz/README.md) through the fuzz targets'
 //! own checks, so that CI keeps checking every input the fuzzer found
-//! interesting: no panic, every name a usable path component.
+//! interesting: no panic, every name a usable path component, and issue
+//! 13's rule (a file dcmdump and pydicom read is not refused).
 //!
-//! The `f*` tests replay the findings of fuzzing (fuzz/README.md, inputs
-//! in fuzz/findings), all fixed.
+//! The `f*` tests replay the findings of the `header` target, all fixed;
+//! the `s*` tests those of the `structure` target (fuzz/README.md, inputs
+//! in fuzz/findings), each asserting what the rule asks of the file.
 
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -14,10 +16,19 @@ use std::time::{Duration, Instant};
 use dicom_dictionary_std::tags;
 use rx_repack::layout::template::Template;
 use rx_repack::pipeline::wanted_tags;
-use rx_repack::reading::{read_elements, read_whole_header};
+use rx_repack::reading::{ReadError, read_elements, read_whole_header};
 
+use crate::common::{files_under, rx};
+
+#[allow(dead_code)] // each replay uses part of it
 #[path = "../../fuzz/checks.rs"]
 mod checks;
+#[allow(dead_code)] // the fuzz target uses the rest
+#[path = "../../fuzz/rule.rs"]
+mod rule;
+#[allow(dead_code)]
+#[path = "../../fuzz/structure_gen.rs"]
+mod structure_gen;
 
 /// The files of one corpus, sorted; fails clearly when it is missing.
 fn corpus(target: &str) -> Vec<PathBuf> {
@@ -45,7 +56,7 @@ fn corpus(target: &str) -> Vec<PathBuf> {
 
 /// Runs `check` on every file, and fails listing every file that failed
 /// (by panic) or took more than a few seconds.
-fn replay(files: &[PathBuf], check: impl Fn(&Path)) {
+fn replay(files: &[PathBuf], mut check: impl FnMut(&Path)) {
     let mut failures = Vec::new();
     for path in files {
         let start = Instant::now();
@@ -73,7 +84,9 @@ fn replay(files: &[PathBuf], check: impl Fn(&Path)) {
 
 #[test]
 fn header_corpus_reads_without_panic() {
-    replay(&corpus("header"), checks::check_header_file);
+    replay(&corpus("header"), |path| {
+        checks::check_header_file(path);
+    });
 }
 
 #[test]
@@ -81,6 +94,50 @@ fn template_corpus_renders_without_panic() {
     replay(&corpus("template"), |path| {
         let data = fs::read(path).expect("a corpus file reads");
         checks::check_template_input(&data);
+    });
+}
+
+/// The `structure` corpus: each input is decoded into a DICOM file, which
+/// is read every way the pipeline reads it (no panic, the reads agree);
+/// a file we refuse must not be one that both dcmdump and pydicom read
+/// (dcmdump is asked about every refusal, pydicom when dcmdump reads it;
+/// the open findings are recognised and let pass, see `rule::KNOWN`).
+#[test]
+fn structure_corpus_follows_the_rule() {
+    let files = corpus("structure");
+    assert!(
+        std::process::Command::new("dcmdump")
+            .arg("--version")
+            .output()
+            .is_ok_and(|out| out.status.success()),
+        "dcmdump (DCMTK) is the oracle of this test: apt-get install dcmtk"
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let chunks: Vec<&[PathBuf]> = files.chunks(files.len().div_ceil(2)).collect();
+    std::thread::scope(|scope| {
+        for (n, chunk) in chunks.into_iter().enumerate() {
+            let file = dir.path().join(format!("generated-{n}.dcm"));
+            scope.spawn(move || {
+                let mut oracle = rule::Oracle::from_env(root);
+                // Only refusals: asking dcmdump about every file takes long.
+                oracle.accept_sample = 0;
+                oracle.stats = None;
+                replay(chunk, |input| {
+                    let data = fs::read(input).expect("a corpus file reads");
+                    let generated = structure_gen::generate(&data);
+                    fs::write(&file, &generated.bytes).expect("writes");
+                    let reads = checks::check_header_file(&file);
+                    checks::check_reads_agree(&reads);
+                    oracle.check(
+                        &file,
+                        &generated.bytes,
+                        reads.refused(),
+                        generated.has_preamble(),
+                    );
+                });
+            });
+        }
     });
 }
 
@@ -245,4 +302,145 @@ fn f8_an_item_past_the_end_of_its_sequence_is_refused() {
         read_elements(&path, &per_file).is_err(),
         "the per-file read accepts it"
     );
+}
+
+/// Whether `dcmdump -q` (DCMTK) reads the file: the oracle, asked again so
+/// that a finding's file keeps showing what its test says of it.
+fn dcmdump_reads(path: &Path) -> bool {
+    std::process::Command::new("dcmdump")
+        .arg("-q")
+        .arg(path)
+        .output()
+        .expect("dcmdump runs (DCMTK is installed)")
+        .status
+        .success()
+}
+
+/// Runs rx-repack storescp-style on a copy of the finding `name`: Ok if it
+/// placed it (exit 0, the one file in the data dir, a copy of the source,
+/// and the six records of one instance), else what it did.
+fn place(name: &str) -> Result<(), String> {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let src = tmp.path().join(name);
+    fs::copy(finding(name), &src).expect("copies the finding");
+    let original = fs::read(&src).expect("reads the copy");
+    let (datadir, logdir) = (tmp.path().join("data"), tmp.path().join("log"));
+    let out = rx()
+        .arg("--xcrdirfile")
+        .arg(&src)
+        .arg("--datadir")
+        .arg(&datadir)
+        .arg("--logdir")
+        .arg(&logdir)
+        .output()
+        .expect("rx-repack runs");
+    // A refusal creates neither directory; the log dir's .rx-repack holds
+    // locks, not records.
+    let files = |dir: &Path| {
+        if dir.exists() {
+            files_under(dir)
+        } else {
+            Vec::new()
+        }
+    };
+    let placed = files(&datadir);
+    let records = files(&logdir)
+        .into_iter()
+        .filter(|path| !path.starts_with(logdir.join(".rx-repack")))
+        .count();
+    let copied = matches!(&placed[..], [one] if fs::read(one).ok() == Some(original));
+    match (out.status.success(), copied, records) {
+        (true, true, 6) => Ok(()),
+        _ => Err(format!(
+            "{}, {} files placed (a copy of the source: {copied}), {records} records: {}",
+            out.status,
+            placed.len(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+    }
+}
+
+/// A finding that dcmdump and pydicom read: rx-repack must place it.
+fn must_be_placed(name: &str) {
+    assert!(
+        dcmdump_reads(&finding(name)),
+        "{name}: dcmdump no longer reads it; the finding needs another look"
+    );
+    if let Err(why) = place(name) {
+        panic!("{name}: dcmdump and pydicom read it, so rx-repack must place it: {why}");
+    }
+}
+
+/// S1: a deflated transfer syntax, and nothing after the file meta group
+/// (an empty data set). dcmdump and pydicom read it; the walk asked flate2
+/// for the first bytes, which failed on the empty stream ("cannot read:
+/// incomplete deflate stream", a system error, not even "corrupt").
+#[test]
+fn s1_an_empty_deflated_data_set_is_placed() {
+    must_be_placed("s1-deflated-empty-data-set.dcm");
+}
+
+/// S2: explicit VR little endian, as the meta group says, but the data set
+/// starts with (3006,0002), whose group reads smaller byte-swapped: the
+/// encoding was taken from that first element (big endian) over the
+/// transfer syntax, and everything after it read out of step.
+#[test]
+fn s2_a_declared_byte_order_is_kept() {
+    must_be_placed("s2-explicit-le-read-as-big-endian.dcm");
+}
+
+/// S2, without a transfer syntax in the meta group: DCMTK reads (3006,0002)
+/// little endian (its dictionary knows that tag, not (0630,0200)); pydicom
+/// reads it too (big endian, leniently); we took it for big endian, and
+/// refused the file.
+#[test]
+fn s2_without_a_transfer_syntax_the_byte_order_is_told_as_dcmtk_tells_it() {
+    must_be_placed("s2-no-transfer-syntax-read-as-big-endian.dcm");
+}
+
+/// S3: encapsulated pixel data whose basic offset table (an empty item)
+/// ends the file, without the sequence delimiter. dcmdump reads it (it
+/// takes the end of the file for the end of a pixel sequence that has no
+/// fragment yet), pydicom stops before the pixel data.
+#[test]
+fn s3_undelimited_pixel_data_at_the_end_is_placed() {
+    must_be_placed("s3-encapsulated-pixel-data-undelimited-at-end.dcm");
+}
+
+/// S3, a sequence: the file ends right after the header of a sequence of
+/// defined length (100 bytes, none there). dcmdump reads an empty sequence,
+/// pydicom one cut short.
+#[test]
+fn s3_a_sequence_header_at_the_end_is_placed() {
+    must_be_placed("s3-sequence-header-at-end.dcm");
+}
+
+/// S5: implicit VR, a sequence of defined length (60 bytes) whose item and
+/// sequence delimiter take 20, then PatientName. dcmdump and pydicom end
+/// the sequence at its delimiter and read on, as the walk does in explicit
+/// VR; in implicit VR it checked the declared length against the file.
+#[test]
+fn s5_an_implicit_sequence_ends_at_its_delimiter() {
+    must_be_placed("s5-implicit-sequence-longer-than-its-delimiter.dcm");
+}
+
+/// S4: a deflate stream cut short (both toolkits fail on it, and so do
+/// we), but refused as "cannot read", a system error, so `--quarantine`
+/// leaves it where it is. It must be refused as bad content.
+#[test]
+fn s4_a_deflate_stream_cut_short_is_bad_content() {
+    let path = finding("s4-deflate-stream-cut-short.dcm");
+    assert!(!dcmdump_reads(&path), "dcmdump now reads it");
+    let per_file = wanted_tags(&checks::default_layout());
+    let errors: [(&str, Option<ReadError>); 2] = [
+        ("per-file", read_elements(&path, &per_file).err()),
+        ("whole", read_whole_header(&path).err()),
+    ];
+    for (read, error) in errors {
+        let error = error.unwrap_or_else(|| panic!("the {read} read accepts it"));
+        assert!(
+            error.is_bad_content(),
+            "the {read} read blames the system, not the file: {error}"
+        );
+    }
 }
