@@ -182,27 +182,62 @@ fn data_set_encoding(
         .map_err(ReadError::from_io)?;
     let detected = Encoding::guess(&first[..got]);
     let declared = transfer_syntax.map(Encoding::of);
-    let same =
-        |a: Encoding, b: Encoding| (a.explicit_vr, a.big_endian) == (b.explicit_vr, b.big_endian);
     Ok(match (declared, detected) {
         (Some(declared), _) if declared.deflated => declared,
-        (Some(declared), Some(detected)) if !same(declared, detected) => {
+        // A VR where the syntax says none, or none where it says one: the
+        // first element decides, as pydicom does; the byte order stays the
+        // declared one (a group that reads smaller swapped says nothing:
+        // DCMTK and pydicom keep to the syntax).
+        (Some(declared), Some(detected)) if declared.explicit_vr != detected.explicit_vr => {
+            let encoding = Encoding {
+                explicit_vr: detected.explicit_vr,
+                big_endian: detected.explicit_vr && declared.big_endian,
+                deflated: false,
+            };
             notes.push(format!(
                 "the file meta group names transfer syntax {}, but the data set is encoded as {}: read as the latter",
                 transfer_syntax.unwrap_or_default(),
-                detected.plain_syntax()
+                encoding.plain_syntax()
             ));
-            detected
+            encoding
         }
         (Some(declared), _) => declared,
         (None, detected) => {
             notes.push("the file meta group names no (valid) transfer syntax: the encoding is told from the data set".into());
-            // An empty data set: any encoding reads it.
-            detected.unwrap_or_else(|| {
-                Encoding::of(dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN)
-            })
+            match detected {
+                // Explicit VR: the byte order in which the dictionary knows
+                // the first tag, else little endian, as DCMTK tells it.
+                Some(detected) if detected.explicit_vr => Encoding {
+                    big_endian: first_tag_big_endian(&first),
+                    ..detected
+                },
+                Some(detected) => detected,
+                // An empty data set: any encoding reads it.
+                None => Encoding::of(dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN),
+            }
         }
     })
+}
+
+/// Whether the first element header `first` (8 bytes or more) is big
+/// endian, told as DCMTK tells it: by the byte order in which the
+/// dictionary knows its tag; when it knows both (a group length, say), big
+/// endian only if that makes a group of 0x00FF or below out of a larger one;
+/// when it knows neither, little endian.
+fn first_tag_big_endian(first: &[u8; 8]) -> bool {
+    let le = Tag(
+        u16::from_le_bytes([first[0], first[1]]),
+        u16::from_le_bytes([first[2], first[3]]),
+    );
+    let be = Tag(
+        u16::from_be_bytes([first[0], first[1]]),
+        u16::from_be_bytes([first[2], first[3]]),
+    );
+    match (keywords::vr_of(le).is_some(), keywords::vr_of(be).is_some()) {
+        (false, true) => true,
+        (true, true) => le.group() > 0xFF && be.group() <= 0xFF,
+        _ => false,
+    }
 }
 
 impl Header {

@@ -181,8 +181,14 @@ impl InflatedBytes {
             match self.decoder.read(&mut chunk) {
                 Ok(0) => self.ended = true,
                 Ok(n) => self.window.extend_from_slice(&chunk[..n]),
-                // flate2's word for a stream that is not deflate data.
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                // flate2's words for a stream that is not deflate data, and
+                // for one cut short: the file's fault, not the system's.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof
+                    ) =>
+                {
                     return Err(corrupt(format!("the deflated data set: {e}")));
                 }
                 Err(e) => return Err(e),

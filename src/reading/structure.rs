@@ -69,6 +69,11 @@ pub fn check_structure(
     keep: Keep,
 ) -> Result<Capture, ReadError> {
     if encoding.deflated {
+        // Nothing after the meta group: an empty data set, as DCMTK and
+        // pydicom read it (an empty input is no deflate stream to flate2).
+        if offset >= size {
+            return Ok(Capture::default());
+        }
         let mut file = file.try_clone().map_err(ReadError::Read)?;
         file.seek(SeekFrom::Start(offset))
             .map_err(ReadError::Read)?;
@@ -205,20 +210,38 @@ impl<'b> Walk<'b> {
         let wanted = self.keep.wants(header.tag);
         match self.next(&header, encoding)? {
             Next::Value { looks_like_items } => {
-                let end = header.value_at + u64::from(header.length);
+                let declared_end = header.value_at + u64::from(header.length);
                 // What is kept is read before the rest is checked: past a
                 // deflated value, its start is gone.
                 if wanted {
                     self.bytes.keep_from(Some(header.value_at));
                 }
-                let sequence =
-                    looks_like_items && self.looks_like_sequence(&header, encoding, 0)?;
-                if wanted && !sequence {
+                let walked = match looks_like_items {
+                    true => self.looks_like_sequence(&header, encoding, 0)?,
+                    false => None,
+                };
+                if wanted && walked.is_none() {
                     self.keep_value(&header)?;
                 }
-                fits(self.bytes, &header)?;
-                if wanted && sequence {
-                    self.keep_sequence(&header, encoding, end, &[])?;
+                // A sequence ends where its walk ended: at its length, or at
+                // a sequence delimiter before it (DCMTK and pydicom read on
+                // from there, as the walk does for an explicit SQ).
+                let end = match walked {
+                    Some(end) => end,
+                    None => {
+                        fits(self.bytes, &header)?;
+                        declared_end
+                    }
+                };
+                if wanted && walked.is_some() {
+                    if end == declared_end {
+                        self.keep_sequence(&header, encoding, end, &[])?;
+                    } else {
+                        self.capture.notes.push(format!(
+                            "element {} left out of the records: its sequence delimiter comes before its length ends",
+                            header.tag
+                        ));
+                    }
                 }
                 self.bytes.keep_from(None);
                 Ok(end)
@@ -309,6 +332,26 @@ impl<'b> Walk<'b> {
                 _ => innermost.encoding,
             };
             let Some(header) = read_element_header(self.bytes, pos, encoding)? else {
+                // DCMTK takes the end of the file for the end of a top-level
+                // sequence whose content has not begun, and of encapsulated
+                // pixel data after nothing but an empty offset table;
+                // pydicom reads those too (the pixel data it stops before).
+                let content = pos - current.header.value_at;
+                let quiet = depth == 0
+                    && open.len() == 1
+                    && match innermost.kind {
+                        Kind::Sequence => content == 0,
+                        Kind::Fragments => content == 0 || content == 8,
+                        Kind::Item => false,
+                    };
+                if quiet {
+                    self.capture.notes.push(format!(
+                        "element {} is cut short by the end of the file before any item: read as empty",
+                        current.header.tag
+                    ));
+                    self.leave_out(current, "the file ends inside it");
+                    return Ok(pos);
+                }
                 return Err(corrupt(format!(
                     "the data ends inside element {}",
                     current.header.tag
@@ -390,11 +433,19 @@ impl<'b> Walk<'b> {
                             encoding,
                         }),
                         Next::Value { looks_like_items } => {
-                            fits(self.bytes, &header)?;
-                            if looks_like_items {
-                                self.looks_like_sequence(&header, encoding, depth + open.len())?;
-                            }
-                            pos = header.value_at + u64::from(header.length);
+                            let walked = match looks_like_items {
+                                true => {
+                                    self.looks_like_sequence(&header, encoding, depth + open.len())?
+                                }
+                                false => None,
+                            };
+                            pos = match walked {
+                                Some(end) => end,
+                                None => {
+                                    fits(self.bytes, &header)?;
+                                    header.value_at + u64::from(header.length)
+                                }
+                            };
                         }
                     }
                 }
@@ -441,7 +492,9 @@ impl<'b> Walk<'b> {
             true => u16::from_be_bytes(b),
             false => u16::from_le_bytes(b),
         };
-        Ok(got == 4 && Tag(tag([first[0], first[1]]), tag([first[2], first[3]])) == ITEM)
+        let first = Tag(tag([first[0], first[1]]), tag([first[2], first[3]]));
+        // An empty sequence may hold just its delimiter.
+        Ok(got == 4 && (first == ITEM || first == SEQUENCE_END))
     }
 
     /// An implicit-VR value of defined length that starts like a sequence
@@ -449,13 +502,13 @@ impl<'b> Walk<'b> {
     /// one; if not, it must not be one the dictionary knows (then the file
     /// is corrupt), and is left as bytes. The dictionary is asked only
     /// then, as building it costs a per-file call more than its walk.
-    /// Returns whether it is a sequence.
+    /// Returns where the sequence ends, if it is one.
     fn looks_like_sequence(
         &mut self,
         header: &ElementHeader,
         encoding: Encoding,
         depth: usize,
-    ) -> Result<bool, ReadError> {
+    ) -> Result<Option<u64>, ReadError> {
         let open = Open {
             kind: Kind::Sequence,
             end: header.end(),
@@ -468,10 +521,10 @@ impl<'b> Walk<'b> {
             elements: 0,
         };
         match self.inside(vec![open], header.value_at, depth, &mut current) {
-            Ok(_) => Ok(true),
+            Ok(end) => Ok(Some(end)),
             Err(ReadError::Read(e)) => Err(ReadError::Read(e)),
             Err(e) if vr_of(header.tag) == Some(VR::SQ) => Err(e),
-            Err(_) => Ok(false),
+            Err(_) => Ok(None),
         }
     }
 
