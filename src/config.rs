@@ -76,6 +76,8 @@ pub enum ConfigError {
     Layout(#[from] crate::layout::LayoutError),
     #[error("cannot listen on {0}")]
     Listen(String),
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl Config {

@@ -4,12 +4,14 @@
 //! only then acknowledged.
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
 use dicom_ul::Pdu;
-use dicom_ul::association::server::ServerAssociation;
+use dicom_ul::association::CloseSocket;
+use dicom_ul::association::server::{ServerAssociation, TlsStream};
 use dicom_ul::pdu::{PDataValue, PDataValueType, PresentationContextResultReason};
 
 use super::dimse::{self, Command};
@@ -50,9 +52,27 @@ pub struct Peer<'a> {
     pub ae_title: &'a str,
 }
 
+/// What the loop needs of a connection (plain TCP, or TLS over it) beyond
+/// reading and writing: the socket, for its timeouts.
+pub trait Connection: Read + Write + CloseSocket {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Connection for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Connection for TlsStream {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref()
+    }
+}
+
 /// Serves `association` until it ends; `tally` counts what was done.
-pub fn serve(
-    association: &mut ServerAssociation<TcpStream>,
+pub fn serve<S: Connection>(
+    association: &mut ServerAssociation<S>,
     peer: &Peer,
     config: &Config,
     dimse_timeout: Option<Duration>,
@@ -64,7 +84,11 @@ pub fn serve(
         .filter(|pc| pc.reason == PresentationContextResultReason::Acceptance)
         .map(|pc| (pc.id, pc.transfer_syntax.clone()))
         .collect();
-    if let Err(e) = association.inner_stream().set_read_timeout(dimse_timeout) {
+    if let Err(e) = association
+        .inner_stream()
+        .tcp()
+        .set_read_timeout(dimse_timeout)
+    {
         return End::Lost(e.to_string());
     }
     let mut state = State::Idle {

@@ -6,11 +6,13 @@
 //! [`incoming`] file; this module accepts connections, one thread per
 //! association up to the limit, and stops them on a signal.
 
+pub mod access;
 pub mod association;
 pub mod dimse;
 pub mod incoming;
 pub mod options;
 mod storage_classes;
+mod tls;
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -21,14 +23,15 @@ use std::time::{Duration, Instant};
 
 use dicom_dictionary_std::uids;
 use dicom_ul::association::Association;
-use dicom_ul::association::server::ServerAssociationOptions;
+use dicom_ul::association::server::{ServerAssociation, ServerAssociationOptions};
 use dicom_ul::pdu::{
     AssociationRJ, AssociationRJResult, AssociationRJServiceProviderPresentationReason,
     AssociationRJSource, Pdu, write_pdu,
 };
 
 use crate::error_text::one_line;
-use association::{End, Peer, Tally};
+use access::Gate;
+use association::{Connection, End, Peer, Tally};
 use options::ListenOptions;
 use storage_classes::STORAGE_SOP_CLASSES;
 
@@ -111,12 +114,14 @@ pub fn listen(options: &ListenOptions, stop: &AtomicBool) -> io::Result<()> {
     Ok(())
 }
 
-/// Negotiates and serves one association, then says how it went.
+/// Negotiates and serves one association (over TLS when configured), then
+/// says how it went.
 fn associate(stream: TcpStream, address: SocketAddr, options: &ListenOptions) {
     let started = Instant::now();
     let _ = stream.set_write_timeout(options.socket_timeout);
+    let gate = Gate::new(&options.access, address.ip());
     let mut negotiation = ServerAssociationOptions::new()
-        .accept_any()
+        .ae_access_control(&gate)
         .ae_title(options.ae_title.clone())
         .max_pdu_length(options.max_pdu)
         .strict(true)
@@ -125,19 +130,65 @@ fn associate(stream: TcpStream, address: SocketAddr, options: &ListenOptions) {
     for class in STORAGE_SOP_CLASSES {
         negotiation = negotiation.with_abstract_syntax(class);
     }
-    let mut association = match negotiation.establish(stream) {
-        Ok(association) => association,
-        Err(e) => {
-            if options.config.verbosity >= 1 {
-                eprintln!("rx-listen: {address}: no association: {}", one_line(&e));
+    let served = match &options.tls {
+        Some(tls) => negotiation
+            .tls_config(Arc::clone(tls))
+            .establish_tls(stream)
+            .map(|association| serve(association, address, options)),
+        None => negotiation
+            .establish(stream)
+            .map(|association| serve(association, address, options)),
+    };
+    let (titles, outcome) = match served {
+        Ok((titles, tally, how)) => (titles, Ok((tally, how))),
+        Err(e) => (gate.titles().unwrap_or_default(), Err(e)),
+    };
+    let (calling, called) = (titles.0.trim(), titles.1.trim());
+    let line = match outcome {
+        Ok((tally, how)) => {
+            if options.config.verbosity == 0 && how == "released" {
+                return;
             }
-            return;
+            format!(
+                "{calling} ({address}) -> {called}: {} instance{} ({} failed), {} bytes, {} echo{}, {:.2} s, {how}",
+                tally.instances,
+                if tally.instances == 1 { "" } else { "s" },
+                tally.failed,
+                tally.bytes,
+                tally.echoes,
+                if tally.echoes == 1 { "" } else { "es" },
+                started.elapsed().as_secs_f64()
+            )
+        }
+        // Refused by the access rules: always said, with who asked.
+        Err(dicom_ul::association::Error::Rejected { association_rj, .. }) => format!(
+            "{calling} ({address}) -> {called}: rejected: {}",
+            association_rj.source
+        ),
+        Err(e) => {
+            if options.config.verbosity == 0 {
+                return;
+            }
+            format!("{address}: no association: {}", one_line(&e))
         }
     };
+    let _ = io::stderr()
+        .lock()
+        .write_all(format!("rx-listen: {line}\n").as_bytes());
+}
+
+/// Serves a negotiated association until it ends: its AE titles (calling,
+/// called), what it did, and how it ended.
+fn serve<S: Connection>(
+    mut association: ServerAssociation<S>,
+    address: SocketAddr,
+    options: &ListenOptions,
+) -> ((String, String), Tally, String) {
     // After negotiation, the socket timeout (DIMSE messages may wait
     // longer: their own timeout is set per message by the loop).
     let _ = association
         .inner_stream()
+        .tcp()
         .set_read_timeout(options.socket_timeout);
     let calling = association.peer_ae_title().to_string();
     let called = association.called_ae_title().to_string();
@@ -157,7 +208,7 @@ fn associate(stream: TcpStream, address: SocketAddr, options: &ListenOptions) {
         timeout,
         &mut tally,
     );
-    let how = match &end {
+    let how = match end {
         End::Released => "released".to_string(),
         End::AbortedByPeer => "aborted by the peer".to_string(),
         End::Aborted(why) => {
@@ -166,21 +217,7 @@ fn associate(stream: TcpStream, address: SocketAddr, options: &ListenOptions) {
         }
         End::Lost(why) => format!("lost: {why}"),
     };
-    if options.config.verbosity >= 1 || !matches!(end, End::Released) {
-        let line = format!(
-            "rx-listen: {} ({address}) -> {}: {} instance{} ({} failed), {} bytes, {} echo{}, {:.2} s, {how}\n",
-            calling.trim(),
-            called.trim(),
-            tally.instances,
-            if tally.instances == 1 { "" } else { "s" },
-            tally.failed,
-            tally.bytes,
-            tally.echoes,
-            if tally.echoes == 1 { "" } else { "es" },
-            started.elapsed().as_secs_f64()
-        );
-        let _ = io::stderr().lock().write_all(line.as_bytes());
-    }
+    ((calling, called), tally, how)
 }
 
 /// Rejects an association when the limit is reached: transient, "local

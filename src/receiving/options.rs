@@ -3,9 +3,15 @@
 use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use ipnet::IpNet;
+use rustls::ServerConfig;
+
+use super::access::AccessRules;
+use super::tls;
 
 use crate::cli::TemplateArgs;
 use crate::config::{Config, ConfigError, utf8};
@@ -21,6 +27,12 @@ Example, on this machine:
 
   rx-listen --datadir /data/dicom --logdir /data/log --aet RXLISTEN 11113 &
   TCP_NODELAY=1 storescu -aec RXLISTEN +sd localhost 11113 /archive/series/
+
+Over TLS, only clients with a certificate from our CA:
+
+  rx-listen --datadir /data/dicom --tls-cert rx.crt --tls-key rx.key \
+            --tls-client-ca ca.crt --allow-from 10.1.0.0/16 104
+  storescu -aec RXLISTEN +tls modality.key modality.crt +cf ca.crt rx.example.org 104 a.dcm
 
 DCMTK's spellings are accepted too: -aet, -pdu, -ta, -td, -ts.
 SIGTERM or Ctrl-C: no new association is accepted, those in flight have
@@ -57,6 +69,33 @@ pub struct ListenCli {
         default_value = "RXLISTEN"
     )]
     pub aet: String,
+
+    /// Take associations whatever AE title they call (by default the
+    /// called AE title must be --aet)
+    #[arg(long = "any-called-aet")]
+    pub any_called_aet: bool,
+
+    /// Only these calling AE titles may associate (comma-separated)
+    #[arg(long = "allow-calling", value_name = "AET,...", value_delimiter = ',')]
+    pub allow_calling: Vec<String>,
+
+    /// Only peers from these networks may associate (comma-separated, e.g.
+    /// 10.1.0.0/16,192.168.7.12/32,fd00::/8)
+    #[arg(long = "allow-from", value_name = "CIDR,...", value_delimiter = ',')]
+    pub allow_from: Vec<IpNet>,
+
+    /// Speak DICOM over TLS with this certificate (PEM, our certificate
+    /// first, then its chain); needs --tls-key
+    #[arg(long = "tls-cert", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM)
+    #[arg(long = "tls-key", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require a client certificate signed by one of these CAs (PEM)
+    #[arg(long = "tls-client-ca", value_name = "PEM", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 
     /// Largest PDU we receive, in bytes (-pdu) [4096..131072, as DCMTK;
     /// the largest, so that an instance takes fewer PDUs]
@@ -124,6 +163,9 @@ pub struct ListenOptions {
     pub socket_timeout: Option<Duration>,
     pub max_associations: usize,
     pub grace: Duration,
+    pub access: AccessRules,
+    /// TLS, when --tls-cert is given.
+    pub tls: Option<Arc<ServerConfig>>,
     /// How every instance is filed (copy mode: received files are linked,
     /// never copied).
     pub config: Config,
@@ -141,6 +183,18 @@ impl ListenOptions {
             socket_timeout: seconds(cli.socket_timeout),
             max_associations: cli.max_associations as usize,
             grace: Duration::from_secs(cli.grace),
+            access: AccessRules {
+                any_called: cli.any_called_aet,
+                calling: cli.allow_calling,
+                from: cli.allow_from,
+            },
+            tls: match (&cli.tls_cert, &cli.tls_key) {
+                (Some(cert), Some(key)) => Some(
+                    tls::server_config(cert, key, cli.tls_client_ca.as_deref())
+                        .map_err(ConfigError::Tls)?,
+                ),
+                _ => None,
+            },
             config: Config {
                 datadir: utf8("--datadir", cli.datadir)?,
                 logdir: cli.logdir.map(|dir| utf8("--logdir", dir)).transpose()?,

@@ -13,20 +13,20 @@ use serde_json::Value;
 use crate::common::*;
 use crate::raw_scu;
 
-const AE_TITLE: &str = "RXLISTEN";
+pub(crate) const AE_TITLE: &str = "RXLISTEN";
 /// How long anything here may take.
 const PATIENCE: Duration = Duration::from_secs(120);
 
 /// rx-listen on a free loopback port, filing into a scratch dir; killed
 /// if the test ends before it is stopped.
-struct Listener {
+pub(crate) struct Listener {
     running: Running,
-    port: u16,
+    pub(crate) port: u16,
     tmp: tempfile::TempDir,
 }
 
 impl Listener {
-    fn start(extra: &[&str]) -> Listener {
+    pub(crate) fn start(extra: &[&str]) -> Listener {
         let tmp = tempfile::tempdir().unwrap();
         let running = Running::spawn(
             Command::new(listen_path())
@@ -59,12 +59,12 @@ impl Listener {
         Listener { running, port, tmp }
     }
 
-    fn data(&self) -> PathBuf {
+    pub(crate) fn data(&self) -> PathBuf {
         self.tmp.path().join("data")
     }
 
     /// Its peak resident memory so far (VmHWM), in KiB.
-    fn peak_rss_kib(&self) -> u64 {
+    pub(crate) fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.running.child.id()))
             .expect("Linux /proc");
         status
@@ -74,12 +74,12 @@ impl Listener {
             .expect("a VmHWM line")
     }
 
-    fn log(&self) -> PathBuf {
+    pub(crate) fn log(&self) -> PathBuf {
         self.tmp.path().join("log")
     }
 
     /// Stops it (SIGTERM), which must exit 0; returns what it printed.
-    fn stop(&mut self) -> Output {
+    pub(crate) fn stop(&mut self) -> Output {
         let pid = self.running.child.id().to_string();
         let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(killed.success());
@@ -99,7 +99,7 @@ fn listen_path() -> &'static Path {
 }
 
 /// Runs a sender to its end (at most [`PATIENCE`]); it must succeed.
-fn send(mut cmd: Command) {
+pub(crate) fn send(mut cmd: Command) {
     cmd.env("TCP_NODELAY", "1");
     let out = Running::spawn(cmd.stdin(std::process::Stdio::null()))
         .finish(PATIENCE)
@@ -113,7 +113,7 @@ fn send(mut cmd: Command) {
     );
 }
 
-fn storescu(port: u16, dir: &Path, extra: &[&str]) -> Command {
+pub(crate) fn storescu(port: u16, dir: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new("storescu");
     cmd.args(["-aet", "STORESCU", "-aec", AE_TITLE])
         .args(extra)

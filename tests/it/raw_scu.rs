@@ -166,6 +166,22 @@ pub fn associate(port: u16, called: &str) -> TcpStream {
     stream
 }
 
+/// Asks the SCP on `port` for an association with `called`, which it must
+/// reject: the rejection's result, source and reason (PS3.8 9.3.4).
+pub fn rejection(port: u16, called: &str) -> (u8, u8, u8) {
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+        .write_all(&associate_rq(called, MR_IMAGE_STORAGE))
+        .unwrap();
+    let (kind, body) = read_pdu(&mut stream);
+    assert_eq!(
+        kind, 0x03,
+        "expected A-ASSOCIATE-RJ, got PDU type {kind:#04x}"
+    );
+    (body[1], body[2], body[3])
+}
+
 /// Sends one C-STORE of `data_set` as `uid` (message `id`) on `stream`;
 /// returns the status.
 pub fn store(stream: &mut TcpStream, id: u16, uid: &str, data_set: &[u8]) -> u16 {
