@@ -10,7 +10,14 @@
 #   (e) rx-listen --fsync always           (its default)
 #
 # (c), (d) and (e) write the tree and pypx's records. Each run starts with
-# empty directories. Usage: benches/listen.sh
+# empty directories. Then four senders at once, each sending the series
+# under a study (and series) of its own, 768 instances: (c), (d) and (e)
+# again, in instances/s and MB/s. The results go to OUT (a Markdown table)
+# and, drawn, to OUT with .svg for .md (benches/listen_report.py).
+#
+# Usage: benches/listen.sh [--quick]
+# --quick (CI): 3 runs of (c) and (e), one sender; fails unless rx-listen
+# (e) is faster than storescp with rx-repack (c).
 # Environment: RUNS (default 10), BENCH_TMPDIR (where the received files
 # go; default /dev/shm, a RAM file system: set it to a directory on a disk
 # to measure the disk), OUT (default target/bench/listen.md).
@@ -18,7 +25,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+quick=false
+[ "${1:-}" = --quick ] && quick=true
 RUNS=${RUNS:-10}
+$quick && RUNS=3
 OUT=${OUT:-target/bench/listen.md}
 for tool in hyperfine storescp storescu; do
   command -v "$tool" >/dev/null || {
@@ -53,7 +63,6 @@ start() { # name command...: runs a server in the background on $port
   sleep 0.5
 }
 send="storescu -aec RX +sd 127.0.0.1"
-placed="find $work/c/data -name '*.dcm' | wc -l"
 
 start a storescp --ignore -aet RX $((port + 1))
 mkdir -p "$work/b"
@@ -64,40 +73,58 @@ start c storescp --fork -aet RX -od "$work/c/in" -xcr \
 start d "$rx_listen" --aet RX --fsync never --datadir "$work/d/data" --logdir "$work/d/log" -v 0 $((port + 4))
 start e "$rx_listen" --aet RX --fsync always --datadir "$work/e/data" --logdir "$work/e/log" -v 0 $((port + 5))
 
+clear() { echo "rm -rf $work/$1/data $work/$1/log $work/$1/in/*; sync"; }
+all_placed() { # name count: waits until storescp's rx-repacks placed them
+  echo "while [ \$(find $work/$1/data -name '*.dcm' 2>/dev/null | wc -l) -lt $2 ]; do sleep 0.005; done"
+}
+
+if $quick; then
+  hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$work/times.json" \
+    -n c --prepare "$(clear c)" "$send $((port + 3)) $series && $(all_placed c 192)" \
+    -n e --prepare "$(clear e)" "$send $((port + 5)) $series" >&2
+  python3 - "$work/times.json" <<'EOF'
+import json, sys
+median = {r["command"]: r["median"] for r in json.load(open(sys.argv[1]))["results"]}
+ratio = median["e"] / median["c"]
+print(f"rx-listen {median['e']:.3f} s, storescp + rx-repack {median['c']:.3f} s: {ratio:.2f}x (must be < 1)")
+sys.exit(0 if ratio < 1 else 1)
+EOF
+  exit
+fi
+
 hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$work/times.json" \
   -n a --prepare "sync" "$send $((port + 1)) $series" \
   -n b --prepare "rm -rf $work/b/*; sync" "$send $((port + 2)) $series" \
-  -n c --prepare "rm -rf $work/c/data $work/c/log $work/c/in/*; sync" \
-  "$send $((port + 3)) $series && while [ \$($placed) -lt 192 ]; do sleep 0.005; done" \
-  -n d --prepare "rm -rf $work/d/data $work/d/log; sync" "$send $((port + 4)) $series" \
-  -n e --prepare "rm -rf $work/e/data $work/e/log; sync" "$send $((port + 5)) $series" >&2
+  -n c --prepare "$(clear c)" "$send $((port + 3)) $series && $(all_placed c 192)" \
+  -n d --prepare "$(clear d)" "$send $((port + 4)) $series" \
+  -n e --prepare "$(clear e)" "$send $((port + 5)) $series" >&2
 
 for name in c d e; do
   n=$(find "$work/$name/data" -name '*.dcm' | wc -l)
   [ "$n" -eq 192 ] || { echo "listen: ($name) placed $n of 192" >&2; exit 1; }
 done
 
-filesystem=$(df -T "$work" | awk 'NR==2 {print $2}')
-python3 - "$work/times.json" "$filesystem" >"$OUT" <<'EOF'
-import json, sys
-results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-names = {
-    "a": "storescp --ignore (the sender's floor)",
-    "b": "storescp writing the files",
-    "c": "storescp --fork -xcr rx-repack --cleanup (until all placed)",
-    "d": "rx-listen --fsync never",
-    "e": "rx-listen --fsync always",
+# Four senders at once: the series under four studies of its own.
+for i in 1 2 3 4; do
+  mkdir -p "$work/studies/$i"
+  cp "$series"/*.dcm "$work/studies/$i/"
+  dcmodify -nb -q -ma "(0020,000D)=1.2.826.0.1.3680043.8.498.$$.$i" \
+    -ma "(0020,000E)=1.2.826.0.1.3680043.8.498.$$.$i.1" "$work/studies/$i"/*.dcm
+done
+four() { # port: four storescu at once, one study each
+  echo "for i in 1 2 3 4; do $send $1 $work/studies/\$i & done; wait"
 }
-print(f"storescu sending 192 SAG-anon instances on one association, loopback; files on {sys.argv[2]}.\n")
-print("| | receiver | median | runs |")
-print("|---|---|---:|---:|")
-for key, name in names.items():
-    r = results[key]
-    print(f"| ({key}) | {name} | {r['median']:.3f} s | {len(r['times'])} |")
-median = {k: results[k]["median"] for k in names}
-print()
-print(f"rx-listen (e) / storescp writing (b): {median['e'] / median['b']:.2f}x; "
-      f"(d) / (b): {median['d'] / median['b']:.2f}x; "
-      f"(e) / storescp + rx-repack (c): {median['e'] / median['c']:.2f}x")
-EOF
+hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$work/four.json" \
+  -n c --prepare "$(clear c)" "$(four $((port + 3))) && $(all_placed c 768)" \
+  -n d --prepare "$(clear d)" "$(four $((port + 4)))" \
+  -n e --prepare "$(clear e)" "$(four $((port + 5)))" >&2
+for name in c d e; do
+  n=$(find "$work/$name/data" -name '*.dcm' | wc -l)
+  [ "$n" -eq 768 ] || { echo "listen: four senders, ($name) placed $n of 768" >&2; exit 1; }
+done
+bytes=$(du -sb "$work/studies" | cut -f1)
+
+filesystem=$(df -T "$work" | awk 'NR==2 {print $2}')
+python3 benches/listen_report.py "$work/times.json" "$work/four.json" "$bytes" \
+  "$filesystem" "${OUT%.md}.svg" >"$OUT"
 cat "$OUT"
