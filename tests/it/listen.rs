@@ -13,27 +13,46 @@ use serde_json::Value;
 use crate::common::*;
 use crate::raw_scu;
 
-const AE_TITLE: &str = "RXLISTEN";
+pub(crate) const AE_TITLE: &str = "RXLISTEN";
 /// How long anything here may take.
 const PATIENCE: Duration = Duration::from_secs(120);
 
-/// rx-listen on a free loopback port, filing into a scratch dir; killed
-/// if the test ends before it is stopped.
-struct Listener {
-    running: Running,
-    port: u16,
-    tmp: tempfile::TempDir,
+/// rx-listen on a free loopback port, filing into a scratch dir (or the
+/// dirs given); killed if the test ends before it is stopped.
+pub(crate) struct Listener {
+    pub(crate) running: Running,
+    pub(crate) port: u16,
+    data: PathBuf,
+    log: PathBuf,
+    _tmp: tempfile::TempDir,
 }
 
 impl Listener {
-    fn start(extra: &[&str]) -> Listener {
+    pub(crate) fn start(extra: &[&str]) -> Listener {
         let tmp = tempfile::tempdir().unwrap();
+        let (data, log) = (tmp.path().join("data"), tmp.path().join("log"));
+        Listener::start_with(Command::new(listen_path()), &data, &log, extra, tmp)
+    }
+
+    /// `program` (rx-listen, or a wrapper with rx-listen as its first
+    /// argument) filing into `data` and `log`.
+    pub(crate) fn start_in(program: Command, data: &Path, log: &Path, extra: &[&str]) -> Listener {
+        Listener::start_with(program, data, log, extra, tempfile::tempdir().unwrap())
+    }
+
+    fn start_with(
+        mut program: Command,
+        data: &Path,
+        log: &Path,
+        extra: &[&str],
+        tmp: tempfile::TempDir,
+    ) -> Listener {
         let running = Running::spawn(
-            Command::new(listen_path())
+            program
                 .arg("--datadir")
-                .arg(tmp.path().join("data"))
+                .arg(data)
                 .arg("--logdir")
-                .arg(tmp.path().join("log"))
+                .arg(log)
                 .args(["--aet", AE_TITLE, "--log-ndjson"])
                 .args(extra)
                 .arg("127.0.0.1:0")
@@ -56,15 +75,21 @@ impl Listener {
             );
             std::thread::sleep(Duration::from_millis(20));
         };
-        Listener { running, port, tmp }
+        Listener {
+            running,
+            port,
+            data: data.to_path_buf(),
+            log: log.to_path_buf(),
+            _tmp: tmp,
+        }
     }
 
-    fn data(&self) -> PathBuf {
-        self.tmp.path().join("data")
+    pub(crate) fn data(&self) -> PathBuf {
+        self.data.clone()
     }
 
     /// Its peak resident memory so far (VmHWM), in KiB.
-    fn peak_rss_kib(&self) -> u64 {
+    pub(crate) fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.running.child.id()))
             .expect("Linux /proc");
         status
@@ -74,12 +99,12 @@ impl Listener {
             .expect("a VmHWM line")
     }
 
-    fn log(&self) -> PathBuf {
-        self.tmp.path().join("log")
+    pub(crate) fn log(&self) -> PathBuf {
+        self.log.clone()
     }
 
     /// Stops it (SIGTERM), which must exit 0; returns what it printed.
-    fn stop(&mut self) -> Output {
+    pub(crate) fn stop(&mut self) -> Output {
         let pid = self.running.child.id().to_string();
         let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(killed.success());
@@ -94,7 +119,7 @@ impl Listener {
     }
 }
 
-fn listen_path() -> &'static Path {
+pub(crate) fn listen_path() -> &'static Path {
     assert_cmd::cargo::cargo_bin!("rx-listen")
 }
 
@@ -169,7 +194,7 @@ assoc.release()
 
 /// The bytes of the data set of the Part 10 file `bytes` (after its meta
 /// group, whose length its first element gives).
-fn data_set(bytes: &[u8]) -> &[u8] {
+pub(crate) fn data_set(bytes: &[u8]) -> &[u8] {
     assert_eq!(&bytes[128..132], b"DICM");
     let group_length = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
     &bytes[144 + group_length..]
