@@ -31,13 +31,26 @@ impl Listener {
     pub(crate) fn start(extra: &[&str]) -> Listener {
         let tmp = tempfile::tempdir().unwrap();
         let (data, log) = (tmp.path().join("data"), tmp.path().join("log"));
-        Listener::start_with(Command::new(listen_path()), &data, &log, extra, tmp)
+        let program = Command::new(listen_path());
+        Listener::start_with(program, &data, &log, extra, "127.0.0.1:0", tmp)
     }
 
     /// `program` (rx-listen, or a wrapper with rx-listen as its first
     /// argument) filing into `data` and `log`.
     pub(crate) fn start_in(program: Command, data: &Path, log: &Path, extra: &[&str]) -> Listener {
-        Listener::start_with(program, data, log, extra, tempfile::tempdir().unwrap())
+        Listener::start_at(program, data, log, extra, "127.0.0.1:0")
+    }
+
+    /// [`Listener::start_in`] listening on `address` (on 127.0.0.1).
+    pub(crate) fn start_at(
+        program: Command,
+        data: &Path,
+        log: &Path,
+        extra: &[&str],
+        address: &str,
+    ) -> Listener {
+        let tmp = tempfile::tempdir().unwrap();
+        Listener::start_with(program, data, log, extra, address, tmp)
     }
 
     fn start_with(
@@ -45,6 +58,7 @@ impl Listener {
         data: &Path,
         log: &Path,
         extra: &[&str],
+        address: &str,
         tmp: tempfile::TempDir,
     ) -> Listener {
         let running = Running::spawn(
@@ -55,7 +69,7 @@ impl Listener {
                 .arg(log)
                 .args(["--aet", AE_TITLE, "--log-ndjson"])
                 .args(extra)
-                .arg("127.0.0.1:0")
+                .arg(address)
                 .stdin(std::process::Stdio::null()),
         );
         let started = Instant::now();

@@ -27,5 +27,6 @@ mod odd_files;
 mod px_parity;
 mod px_records;
 mod pydicom_text;
+mod service;
 mod storescp;
 mod toolkit_cases;
