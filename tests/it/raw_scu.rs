@@ -204,10 +204,19 @@ pub fn try_store(stream: &mut TcpStream, id: u16, uid: &str, data_set: &[u8]) ->
 }
 
 /// Releases the association on `stream`.
-pub fn release(mut stream: TcpStream) {
-    stream.write_all(&pdu(0x05, &[0; 4])).unwrap(); // A-RELEASE-RQ
-    let (kind, _) = read_pdu(&mut stream);
-    assert_eq!(kind, 0x06, "expected A-RELEASE-RP");
+pub fn release(stream: TcpStream) {
+    try_release(stream).unwrap();
+}
+
+/// [`release`], which may fail (the SCP went away).
+pub fn try_release(mut stream: TcpStream) -> io::Result<()> {
+    stream.write_all(&pdu(0x05, &[0; 4]))?; // A-RELEASE-RQ
+    match try_read_pdu(&mut stream)? {
+        (0x06, _) => Ok(()),
+        (kind, _) => Err(io::Error::other(format!(
+            "expected A-RELEASE-RP, got PDU type {kind:#04x}"
+        ))),
+    }
 }
 
 /// Sends each (SOPInstanceUID, data set bytes) as one C-STORE in a single
