@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Writes a valid MR instance with SIZE_MIB MiB of pixel data to PATH, for
-the benchmarks of large instances (benches/big_instance.sh, listen_big.sh).
+the benchmarks of large instances (benches/big_instance.sh, listen_big.sh,
+listen_many_big.sh). NUMBER (default 1) is its InstanceNumber and ends its
+SOPInstanceUID, so that several instances of the series can be made.
 
-    python3 benches/make_big_instance.py PATH SIZE_MIB
+    python3 benches/make_big_instance.py PATH SIZE_MIB [NUMBER]
 
 The pixel data is one random MiB repeated: written fast, and not zeros, so
 no layer can take a shortcut on all-zero blocks.
@@ -10,6 +12,7 @@ no layer can take a shortcut on all-zero blocks.
 import random, struct, sys
 
 path, size_mib = sys.argv[1], int(sys.argv[2])
+number = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 pixel_len = size_mib * 1024 * 1024
 frames = size_mib * 2  # 512 * 512 * 2 bytes = 0.5 MiB per frame
 
@@ -26,7 +29,7 @@ def elem(group: int, element: int, vr: str, value: bytes) -> bytes:
     return head + struct.pack("<H", len(value)) + value
 
 SOP_CLASS = b"1.2.840.10008.5.1.4.1.1.4"  # MR Image Storage
-SOP_INSTANCE = b"1.2.826.0.1.3680043.8.498.1000000000000000001"
+SOP_INSTANCE = b"1.2.826.0.1.3680043.8.498.1%018d" % number
 STUDY = b"1.2.826.0.1.3680043.8.498.2000000000000000001"
 SERIES = b"1.2.826.0.1.3680043.8.498.3000000000000000001"
 
@@ -55,7 +58,7 @@ dataset = b"".join([  # ascending tag order, as DICOM requires
     elem(0x0020, 0x000D, "UI", STUDY),
     elem(0x0020, 0x000E, "UI", SERIES),
     elem(0x0020, 0x0011, "IS", b"1"),
-    elem(0x0020, 0x0013, "IS", b"1"),
+    elem(0x0020, 0x0013, "IS", str(number).encode()),
     elem(0x0028, 0x0002, "US", us(1)),
     elem(0x0028, 0x0004, "CS", b"MONOCHROME2"),
     elem(0x0028, 0x0008, "IS", str(frames).encode()),

@@ -22,9 +22,9 @@ use assert_cmd::assert::OutputAssertExt;
 
 use crate::common::*;
 
-const READ_ONLY: &str = "Read-only file system";
-const DENIED: &str = "Permission denied";
-const FULL: &str = "No space left on device";
+pub(crate) const READ_ONLY: &str = "Read-only file system";
+pub(crate) const DENIED: &str = "Permission denied";
+pub(crate) const FULL: &str = "No space left on device";
 
 #[test]
 fn a_read_only_destination_is_refused_and_the_source_kept() {
@@ -301,7 +301,7 @@ fn unprivileged() -> Command {
     cmd
 }
 
-fn without_dac_override() -> Command {
+pub(crate) fn without_dac_override() -> Command {
     let mut cmd = Command::new("setpriv");
     cmd.args([
         "--bounding-set",
@@ -313,7 +313,7 @@ fn without_dac_override() -> Command {
 
 /// Makes `dir` (created if needed) read-only by its permission bits, and
 /// checks that this stops a process without CAP_DAC_OVERRIDE.
-fn deny_writes(dir: &Path) {
+pub(crate) fn deny_writes(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
     let probe = without_dac_override()
@@ -331,7 +331,7 @@ fn deny_writes(dir: &Path) {
 }
 
 /// The `-img` directory of the one series recorded in `logdir`.
-fn image_record_dir(logdir: &Path) -> PathBuf {
+pub(crate) fn image_record_dir(logdir: &Path) -> PathBuf {
     std::fs::read_dir(logdir.join("seriesData"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -340,7 +340,7 @@ fn image_record_dir(logdir: &Path) -> PathBuf {
 }
 
 /// Fills the file system of `path` by writing to it until it is full.
-fn fill(path: &Path) {
+pub(crate) fn fill(path: &Path) {
     let mut file = std::fs::File::create(path).unwrap();
     let chunk = vec![0u8; 4096];
     let error = loop {

@@ -17,26 +17,59 @@ pub(crate) const AE_TITLE: &str = "RXLISTEN";
 /// How long anything here may take.
 const PATIENCE: Duration = Duration::from_secs(120);
 
-/// rx-listen on a free loopback port, filing into a scratch dir; killed
-/// if the test ends before it is stopped.
+/// rx-listen on a free loopback port, filing into a scratch dir (or the
+/// dirs given); killed if the test ends before it is stopped.
 pub(crate) struct Listener {
-    running: Running,
+    pub(crate) running: Running,
     pub(crate) port: u16,
-    tmp: tempfile::TempDir,
+    data: PathBuf,
+    log: PathBuf,
+    _tmp: tempfile::TempDir,
 }
 
 impl Listener {
     pub(crate) fn start(extra: &[&str]) -> Listener {
         let tmp = tempfile::tempdir().unwrap();
+        let (data, log) = (tmp.path().join("data"), tmp.path().join("log"));
+        let program = Command::new(listen_path());
+        Listener::start_with(program, &data, &log, extra, "127.0.0.1:0", tmp)
+    }
+
+    /// `program` (rx-listen, or a wrapper with rx-listen as its first
+    /// argument) filing into `data` and `log`.
+    pub(crate) fn start_in(program: Command, data: &Path, log: &Path, extra: &[&str]) -> Listener {
+        Listener::start_at(program, data, log, extra, "127.0.0.1:0")
+    }
+
+    /// [`Listener::start_in`] listening on `address` (on 127.0.0.1).
+    pub(crate) fn start_at(
+        program: Command,
+        data: &Path,
+        log: &Path,
+        extra: &[&str],
+        address: &str,
+    ) -> Listener {
+        let tmp = tempfile::tempdir().unwrap();
+        Listener::start_with(program, data, log, extra, address, tmp)
+    }
+
+    fn start_with(
+        mut program: Command,
+        data: &Path,
+        log: &Path,
+        extra: &[&str],
+        address: &str,
+        tmp: tempfile::TempDir,
+    ) -> Listener {
         let running = Running::spawn(
-            Command::new(listen_path())
+            program
                 .arg("--datadir")
-                .arg(tmp.path().join("data"))
+                .arg(data)
                 .arg("--logdir")
-                .arg(tmp.path().join("log"))
+                .arg(log)
                 .args(["--aet", AE_TITLE, "--log-ndjson"])
                 .args(extra)
-                .arg("127.0.0.1:0")
+                .arg(address)
                 .stdin(std::process::Stdio::null()),
         );
         let started = Instant::now();
@@ -56,11 +89,17 @@ impl Listener {
             );
             std::thread::sleep(Duration::from_millis(20));
         };
-        Listener { running, port, tmp }
+        Listener {
+            running,
+            port,
+            data: data.to_path_buf(),
+            log: log.to_path_buf(),
+            _tmp: tmp,
+        }
     }
 
     pub(crate) fn data(&self) -> PathBuf {
-        self.tmp.path().join("data")
+        self.data.clone()
     }
 
     /// Its peak resident memory so far (VmHWM), in KiB.
@@ -75,7 +114,7 @@ impl Listener {
     }
 
     pub(crate) fn log(&self) -> PathBuf {
-        self.tmp.path().join("log")
+        self.log.clone()
     }
 
     /// Stops it (SIGTERM), which must exit 0; returns what it printed.
@@ -94,7 +133,7 @@ impl Listener {
     }
 }
 
-fn listen_path() -> &'static Path {
+pub(crate) fn listen_path() -> &'static Path {
     assert_cmd::cargo::cargo_bin!("rx-listen")
 }
 
@@ -169,7 +208,7 @@ assoc.release()
 
 /// The bytes of the data set of the Part 10 file `bytes` (after its meta
 /// group, whose length its first element gives).
-fn data_set(bytes: &[u8]) -> &[u8] {
+pub(crate) fn data_set(bytes: &[u8]) -> &[u8] {
     assert_eq!(&bytes[128..132], b"DICM");
     let group_length = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
     &bytes[144 + group_length..]

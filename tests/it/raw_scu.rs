@@ -2,7 +2,7 @@
 //! to send data sets as they are (storescu parses and re-encodes every
 //! file) and to misbehave on purpose.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 
@@ -98,12 +98,17 @@ pub fn c_store_rq(message_id: u16, sop_instance_uid: &str) -> Vec<u8> {
 }
 
 pub fn read_pdu(stream: &mut TcpStream) -> (u8, Vec<u8>) {
+    try_read_pdu(stream).expect("a PDU from the SCP")
+}
+
+/// [`read_pdu`], which may fail (the SCP went away).
+pub fn try_read_pdu(stream: &mut TcpStream) -> io::Result<(u8, Vec<u8>)> {
     let mut header = [0; 6];
-    stream.read_exact(&mut header).expect("a PDU from the SCP");
+    stream.read_exact(&mut header)?;
     let len = u32::from_be_bytes(header[2..6].try_into().unwrap());
     let mut body = vec![0; len as usize];
-    stream.read_exact(&mut body).unwrap();
-    (header[0], body)
+    stream.read_exact(&mut body)?;
+    Ok((header[0], body))
 }
 
 /// Whether the A-ASSOCIATE-AC accepts our presentation context.
@@ -121,10 +126,20 @@ pub fn context_accepted(ac_body: &[u8]) -> bool {
 
 /// The Status (0000,0900) of the next C-STORE-RSP.
 pub fn response_status(stream: &mut TcpStream) -> u16 {
+    try_response_status(stream).unwrap()
+}
+
+/// [`response_status`], which may fail (the SCP went away, or sent
+/// something else).
+pub fn try_response_status(stream: &mut TcpStream) -> io::Result<u16> {
     let mut command = Vec::new();
     loop {
-        let (kind, body) = read_pdu(stream);
-        assert_eq!(kind, 0x04, "expected P-DATA-TF, got PDU type {kind:#04x}");
+        let (kind, body) = try_read_pdu(stream)?;
+        if kind != 0x04 {
+            return Err(io::Error::other(format!(
+                "expected P-DATA-TF, got PDU type {kind:#04x}"
+            )));
+        }
         let mut pdvs = &body[..];
         while !pdvs.is_empty() {
             let len = u32::from_be_bytes(pdvs[..4].try_into().unwrap()) as usize;
@@ -132,7 +147,7 @@ pub fn response_status(stream: &mut TcpStream) -> u16 {
             command.extend(&pdvs[6..4 + len]);
             pdvs = &pdvs[4 + len..];
             if control == 3 {
-                return command_status(&command);
+                return Ok(command_status(&command));
             }
         }
     }
@@ -153,17 +168,22 @@ fn command_status(mut command: &[u8]) -> u16 {
 /// Connects to the SCP on `port` and associates with `called` for MR
 /// images; the context must be accepted.
 pub fn associate(port: u16, called: &str) -> TcpStream {
-    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    stream
-        .write_all(&associate_rq(called, MR_IMAGE_STORAGE))
-        .unwrap();
-    let (kind, body) = read_pdu(&mut stream);
-    assert!(
-        kind == 0x02 && context_accepted(&body),
-        "association not accepted (PDU type {kind:#04x})"
-    );
-    stream
+    try_associate(port, called).unwrap()
+}
+
+/// [`associate`], which may fail (no SCP, or not accepted).
+pub fn try_associate(port: u16, called: &str) -> io::Result<TcpStream> {
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    stream.set_read_timeout(Some(PATIENCE))?;
+    stream.write_all(&associate_rq(called, MR_IMAGE_STORAGE))?;
+    let (kind, body) = try_read_pdu(&mut stream)?;
+    if kind == 0x02 && context_accepted(&body) {
+        Ok(stream)
+    } else {
+        Err(io::Error::other(format!(
+            "association not accepted (PDU type {kind:#04x})"
+        )))
+    }
 }
 
 /// Asks the SCP on `port` for an association with `called`, which it must
@@ -185,22 +205,34 @@ pub fn rejection(port: u16, called: &str) -> (u8, u8, u8) {
 /// Sends one C-STORE of `data_set` as `uid` (message `id`) on `stream`;
 /// returns the status.
 pub fn store(stream: &mut TcpStream, id: u16, uid: &str, data_set: &[u8]) -> u16 {
-    stream.write_all(&p_data(3, &c_store_rq(id, uid))).unwrap();
+    try_store(stream, id, uid, data_set).unwrap()
+}
+
+/// [`store`], which may fail (the SCP went away).
+pub fn try_store(stream: &mut TcpStream, id: u16, uid: &str, data_set: &[u8]) -> io::Result<u16> {
+    stream.write_all(&p_data(3, &c_store_rq(id, uid)))?;
     let fragments: Vec<&[u8]> = data_set.chunks(FRAGMENT).collect();
     for (i, fragment) in fragments.iter().enumerate() {
         let last = i + 1 == fragments.len();
-        stream
-            .write_all(&p_data(if last { 2 } else { 0 }, fragment))
-            .unwrap();
+        stream.write_all(&p_data(if last { 2 } else { 0 }, fragment))?;
     }
-    response_status(stream)
+    try_response_status(stream)
 }
 
 /// Releases the association on `stream`.
-pub fn release(mut stream: TcpStream) {
-    stream.write_all(&pdu(0x05, &[0; 4])).unwrap(); // A-RELEASE-RQ
-    let (kind, _) = read_pdu(&mut stream);
-    assert_eq!(kind, 0x06, "expected A-RELEASE-RP");
+pub fn release(stream: TcpStream) {
+    try_release(stream).unwrap();
+}
+
+/// [`release`], which may fail (the SCP went away).
+pub fn try_release(mut stream: TcpStream) -> io::Result<()> {
+    stream.write_all(&pdu(0x05, &[0; 4]))?; // A-RELEASE-RQ
+    match try_read_pdu(&mut stream)? {
+        (0x06, _) => Ok(()),
+        (kind, _) => Err(io::Error::other(format!(
+            "expected A-RELEASE-RP, got PDU type {kind:#04x}"
+        ))),
+    }
 }
 
 /// Sends each (SOPInstanceUID, data set bytes) as one C-STORE in a single
