@@ -13,20 +13,20 @@ use serde_json::Value;
 use crate::common::*;
 use crate::raw_scu;
 
-const AE_TITLE: &str = "RXLISTEN";
+pub(crate) const AE_TITLE: &str = "RXLISTEN";
 /// How long anything here may take.
 const PATIENCE: Duration = Duration::from_secs(120);
 
 /// rx-listen on a free loopback port, filing into a scratch dir; killed
 /// if the test ends before it is stopped.
-struct Listener {
-    running: Running,
-    port: u16,
+pub(crate) struct Listener {
+    pub(crate) running: Running,
+    pub(crate) port: u16,
     tmp: tempfile::TempDir,
 }
 
 impl Listener {
-    fn start(extra: &[&str]) -> Listener {
+    pub(crate) fn start(extra: &[&str]) -> Listener {
         let tmp = tempfile::tempdir().unwrap();
         let running = Running::spawn(
             Command::new(listen_path())
@@ -59,12 +59,12 @@ impl Listener {
         Listener { running, port, tmp }
     }
 
-    fn data(&self) -> PathBuf {
+    pub(crate) fn data(&self) -> PathBuf {
         self.tmp.path().join("data")
     }
 
     /// Its peak resident memory so far (VmHWM), in KiB.
-    fn peak_rss_kib(&self) -> u64 {
+    pub(crate) fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.running.child.id()))
             .expect("Linux /proc");
         status
@@ -74,12 +74,12 @@ impl Listener {
             .expect("a VmHWM line")
     }
 
-    fn log(&self) -> PathBuf {
+    pub(crate) fn log(&self) -> PathBuf {
         self.tmp.path().join("log")
     }
 
     /// Stops it (SIGTERM), which must exit 0; returns what it printed.
-    fn stop(&mut self) -> Output {
+    pub(crate) fn stop(&mut self) -> Output {
         let pid = self.running.child.id().to_string();
         let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(killed.success());
@@ -169,7 +169,7 @@ assoc.release()
 
 /// The bytes of the data set of the Part 10 file `bytes` (after its meta
 /// group, whose length its first element gives).
-fn data_set(bytes: &[u8]) -> &[u8] {
+pub(crate) fn data_set(bytes: &[u8]) -> &[u8] {
     assert_eq!(&bytes[128..132], b"DICM");
     let group_length = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
     &bytes[144 + group_length..]

@@ -20,6 +20,7 @@ mod fallbacks;
 mod faults;
 mod fuzz_regressions;
 mod listen;
+mod listen_hostile;
 mod log_safety;
 mod messages;
 mod odd_files;
