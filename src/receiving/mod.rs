@@ -146,6 +146,7 @@ pub fn serve_connection(stream: TcpStream, options: &ListenOptions) {
     let address = stream
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let _ = stream.set_nodelay(true);
     associate(stream, address, options, &Deadline::default());
 }
 
