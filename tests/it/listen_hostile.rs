@@ -220,8 +220,10 @@ fn slow_and_stalled_peers_are_dropped_in_time_and_good_senders_served() {
             assert_eq!(sender.join().unwrap(), [0; 5], "a good sender's statuses");
         }
         let took = good_started.elapsed();
+        // Alone they take about 0.2 s; what matters is that they are
+        // served while every stalled peer still holds its connection.
         assert!(
-            took < Duration::from_millis(1500),
+            took < TIMEOUT - Duration::from_millis(500),
             "the good senders took {took:?}, with stalled peers connected"
         );
         peers
