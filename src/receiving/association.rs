@@ -4,26 +4,41 @@
 //! only then acknowledged.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
 use dicom_ul::Pdu;
 use dicom_ul::association::CloseSocket;
+use dicom_ul::association::Error as UlError;
 use dicom_ul::association::server::{ServerAssociation, TlsStream};
-use dicom_ul::pdu::{PDataValue, PDataValueType, PresentationContextResultReason};
+use dicom_ul::pdu::{
+    AbortRQServiceProviderReason, PDataValue, PDataValueType, PresentationContextResultReason,
+    ReadError,
+};
 
+use super::deadline::Deadline;
 use super::dimse::{self, Command};
 use super::incoming::{Incoming, Meta};
 use crate::config::Config;
 use crate::error_text::one_line;
 use crate::pipeline::{self, RepackError, Repacked};
-use crate::reading::ReadError;
+use crate::reading::ReadError as FileReadError;
 use crate::report::Report;
 
 /// A command set larger than this is not a command set.
 const COMMAND_LIMIT: usize = 64 << 10;
+
+/// Progress, for the deadline: a PDU that completes a command set, a
+/// data set or the association, or P-DATA bringing the bytes received
+/// since the last progress to this many. A peer must make progress
+/// within the timeout of each wait (see [`serve`]).
+pub const MIN_PROGRESS: usize = 4096;
+
+/// The longest reason a log line gives (a peer's bytes may end up in
+/// an error's text).
+const REASON_MAX: usize = 200;
 
 /// What an association did, for its log line.
 #[derive(Debug, Default)]
@@ -71,11 +86,19 @@ impl Connection for TlsStream {
 }
 
 /// Serves `association` until it ends; `tally` counts what was done.
+///
+/// `timeout` is both the socket's read timeout and the progress deadline
+/// (`None`: neither): each time the peer makes progress (see
+/// [`MIN_PROGRESS`]) `deadline` is held while the PDU is handled (an
+/// instance filed), then armed again with `timeout`. A peer that sends
+/// nothing, or too little, for that long is aborted, however it spreads
+/// its bytes over the reads.
 pub fn serve<S: Connection>(
     association: &mut ServerAssociation<S>,
     peer: &Peer,
     config: &Config,
-    dimse_timeout: Option<Duration>,
+    timeout: Option<Duration>,
+    deadline: &Deadline,
     tally: &mut Tally,
 ) -> End {
     let contexts: HashMap<u8, String> = association
@@ -84,21 +107,37 @@ pub fn serve<S: Connection>(
         .filter(|pc| pc.reason == PresentationContextResultReason::Acceptance)
         .map(|pc| (pc.id, pc.transfer_syntax.clone()))
         .collect();
-    if let Err(e) = association
-        .inner_stream()
-        .tcp()
-        .set_read_timeout(dimse_timeout)
-    {
+    if let Err(e) = association.inner_stream().tcp().set_read_timeout(timeout) {
         return End::Lost(e.to_string());
+    }
+    let timed_out = || End::Aborted(format!("no progress within {}", seconds(timeout)));
+    if !deadline.arm(timeout) {
+        return timed_out();
     }
     let mut state = State::Idle {
         command: Vec::new(),
     };
+    // P-DATA bytes received since the last progress.
+    let mut unprogressed = 0usize;
     loop {
         let pdu = match association.receive() {
             Ok(pdu) => pdu,
-            Err(e) => return End::Lost(one_line(&e)),
+            Err(_) if deadline.expired() => return timed_out(),
+            Err(e) => return receive_failure(&e, timeout),
         };
+        let progress = match &pdu {
+            Pdu::PData { data } => {
+                unprogressed += data.iter().map(|value| value.data.len()).sum::<usize>();
+                unprogressed >= MIN_PROGRESS || data.iter().any(|value| value.is_last)
+            }
+            _ => true,
+        };
+        if progress {
+            unprogressed = 0;
+            if !deadline.hold() {
+                return timed_out();
+            }
+        }
         let values = match pdu {
             Pdu::PData { data } => data,
             Pdu::ReleaseRQ => {
@@ -107,7 +146,7 @@ pub fn serve<S: Connection>(
             }
             Pdu::AbortRQ { .. } => return End::AbortedByPeer,
             other => {
-                return End::Aborted(format!("unexpected {}", other.short_description()));
+                return End::Aborted(format!("unexpected {}", pdu_name(&other)));
             }
         };
         for value in values {
@@ -133,10 +172,113 @@ pub fn serve<S: Connection>(
                     }],
                 };
                 if let Err(e) = association.send(&pdu) {
-                    return End::Lost(one_line(&e));
+                    return End::Lost(brief(one_line(&e)));
                 }
             }
         }
+        if progress && !deadline.arm(timeout) {
+            return timed_out();
+        }
+    }
+}
+
+/// How the association ends when a PDU cannot be received.
+fn receive_failure(error: &UlError, timeout: Option<Duration>) -> End {
+    match error {
+        UlError::ReceivePdu {
+            source: ReadError::ReadPdu { source, .. },
+            ..
+        } if is_timeout(source) => End::Aborted(format!("silent for {}", seconds(timeout))),
+        UlError::ReceivePdu {
+            source: ReadError::ReadPdu { .. },
+            ..
+        } => End::Lost(brief(one_line(error))),
+        // The PDU itself is wrong: too long, malformed.
+        UlError::ReceivePdu { .. } => End::Aborted(brief(one_line(error))),
+        UlError::ConnectionClosed { .. } => End::Lost("the peer closed the connection".into()),
+        _ => End::Lost(brief(one_line(error))),
+    }
+}
+
+/// Why an association could not be negotiated (for the log line), and
+/// the A-ABORT to send when dicom-ul sent nothing (a request it could
+/// not read). `deadline` tells whether the ACSE timeout cut the
+/// connection.
+pub fn negotiation_failure(
+    error: &UlError,
+    deadline: &Deadline,
+    acse_timeout: Duration,
+) -> (String, Option<AbortRQServiceProviderReason>) {
+    if deadline.expired() {
+        let why = format!(
+            "no whole A-ASSOCIATE-RQ within the ACSE timeout ({})",
+            seconds(Some(acse_timeout))
+        );
+        return (why, None);
+    }
+    match error {
+        UlError::ReceivePdu {
+            source: ReadError::ReadPdu { source, .. },
+            ..
+        } if is_timeout(source) => (
+            format!(
+                "silent for the ACSE timeout ({})",
+                seconds(Some(acse_timeout))
+            ),
+            None,
+        ),
+        UlError::ReceivePdu {
+            source: ReadError::ReadPdu { .. },
+            ..
+        } => (brief(one_line(error)), None),
+        UlError::ReceivePdu { .. } => (
+            format!("{} (aborted)", brief(one_line(error))),
+            Some(AbortRQServiceProviderReason::InvalidPduParameter),
+        ),
+        UlError::ConnectionClosed { .. } => ("the peer closed the connection".into(), None),
+        // dicom-ul answered these with an A-ABORT.
+        UlError::UnexpectedPdu { pdu, .. } | UlError::UnknownPdu { pdu, .. } => (
+            format!("{} before the association (aborted)", pdu_name(pdu)),
+            None,
+        ),
+        UlError::Aborted { .. } => ("released before it was associated".into(), None),
+        _ => (brief(one_line(error)), None),
+    }
+}
+
+fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn seconds(timeout: Option<Duration>) -> String {
+    match timeout {
+        Some(timeout) => format!("{} s", timeout.as_secs_f64()),
+        None => "ever".into(),
+    }
+}
+
+/// A PDU's name, without its content.
+pub fn pdu_name(pdu: &Pdu) -> String {
+    match pdu {
+        Pdu::AssociationRQ(_) => "A-ASSOCIATE-RQ".into(),
+        Pdu::AssociationAC(_) => "A-ASSOCIATE-AC".into(),
+        Pdu::AssociationRJ(_) => "A-ASSOCIATE-RJ".into(),
+        Pdu::PData { .. } => "P-DATA-TF".into(),
+        Pdu::ReleaseRQ => "A-RELEASE-RQ".into(),
+        Pdu::ReleaseRP => "A-RELEASE-RP".into(),
+        Pdu::AbortRQ { .. } => "A-ABORT".into(),
+        Pdu::Unknown { pdu_type, .. } => format!("PDU type {pdu_type:#04x}"),
+    }
+}
+
+/// `text` cut to [`REASON_MAX`] characters.
+fn brief(text: String) -> String {
+    match text.char_indices().nth(REASON_MAX) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text,
     }
 }
 
@@ -247,20 +389,21 @@ impl State {
                 ))
             }
             (dimse::C_STORE_RQ, true) => {
-                let file = match (&request.sop_class_uid, &request.sop_instance_uid) {
-                    (Some(class), Some(instance)) => {
-                        let meta = Meta {
-                            transfer_syntax,
-                            sop_class_uid: class,
-                            sop_instance_uid: instance,
-                            source_ae_title: peer.ae_title,
-                        };
-                        Incoming::start(config.datadir.as_std_path(), &meta).map_err(|e| {
-                            format!("cannot write into the data dir {}: {e}", config.datadir)
-                        })
-                    }
-                    _ => Err("the C-STORE request names no SOP class or instance".into()),
+                let given = |uid: &Option<String>| uid.clone().filter(|uid| !uid.is_empty());
+                let Some(class) = given(&request.sop_class_uid) else {
+                    return Err("a C-STORE request without its affected SOP class UID".into());
                 };
+                let Some(instance) = given(&request.sop_instance_uid) else {
+                    return Err("a C-STORE request without its affected SOP instance UID".into());
+                };
+                let meta = Meta {
+                    transfer_syntax,
+                    sop_class_uid: &class,
+                    sop_instance_uid: &instance,
+                    source_ae_title: peer.ae_title,
+                };
+                let file = Incoming::start(config.datadir.as_std_path(), &meta)
+                    .map_err(|e| format!("cannot write into the data dir {}: {e}", config.datadir));
                 Ok((
                     State::Storing {
                         request,
@@ -299,7 +442,7 @@ fn file_away(
             tally.bytes += incoming.bytes();
             match incoming.finish() {
                 Ok(file) => pipeline::repack_received(file, &received_name(instance), config),
-                Err(e) => Err(RepackError::Read(ReadError::Read(e))),
+                Err(e) => Err(RepackError::Read(FileReadError::Read(e))),
             }
         }
         Err(why) => {

@@ -8,6 +8,8 @@
 
 pub mod access;
 pub mod association;
+mod busy;
+pub mod deadline;
 pub mod dimse;
 pub mod incoming;
 pub mod options;
@@ -24,14 +26,12 @@ use std::time::{Duration, Instant};
 use dicom_dictionary_std::uids;
 use dicom_ul::association::Association;
 use dicom_ul::association::server::{ServerAssociation, ServerAssociationOptions};
-use dicom_ul::pdu::{
-    AssociationRJ, AssociationRJResult, AssociationRJServiceProviderPresentationReason,
-    AssociationRJSource, Pdu, write_pdu,
-};
+use dicom_ul::pdu::{AbortRQSource, Pdu, write_pdu};
 
-use crate::error_text::one_line;
 use access::Gate;
 use association::{Connection, End, Peer, Tally};
+use busy::Refusals;
+use deadline::Deadline;
 use options::ListenOptions;
 use storage_classes::STORAGE_SOP_CLASSES;
 
@@ -39,16 +39,29 @@ use storage_classes::STORAGE_SOP_CLASSES;
 const POLL: Duration = Duration::from_millis(50);
 
 /// The associations being served: their sockets, to shut them down when
-/// the grace period after a stop signal is over.
+/// the grace period after a stop signal is over, and their deadlines.
 #[derive(Default)]
 struct InFlight {
     next: AtomicU64,
-    sockets: Mutex<HashMap<u64, TcpStream>>,
+    sockets: Mutex<HashMap<u64, (TcpStream, Arc<Deadline>)>>,
 }
 
 impl InFlight {
     fn len(&self) -> usize {
         self.sockets.lock().map_or(0, |s| s.len())
+    }
+
+    /// Cuts the connections whose deadline has passed: their reading side
+    /// is shut down, which ends the read their thread is blocked in; the
+    /// thread then aborts the association.
+    fn cut_overdue(&self) {
+        if let Ok(sockets) = self.sockets.lock() {
+            for (socket, deadline) in sockets.values() {
+                if deadline.expire_if_due() {
+                    let _ = socket.shutdown(Shutdown::Read);
+                }
+            }
+        }
     }
 }
 
@@ -66,12 +79,16 @@ pub fn listen(options: &ListenOptions, stop: &AtomicBool) -> io::Result<()> {
             options.config.datadir
         );
     }
+    let mut refusals = Refusals::default();
     std::thread::scope(|scope| {
         while !stop.load(Ordering::Relaxed) {
+            in_flight.cut_overdue();
+            refusals.round();
             let (stream, address) = match listener.accept() {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(POLL);
+                    let pause = if refusals.is_empty() { POLL } else { POLL / 5 };
+                    std::thread::sleep(pause);
                     continue;
                 }
                 Err(e) => {
@@ -80,19 +97,27 @@ pub fn listen(options: &ListenOptions, stop: &AtomicBool) -> io::Result<()> {
                     continue;
                 }
             };
-            let _ = stream.set_nonblocking(false);
             let _ = stream.set_nodelay(true);
             if in_flight.len() >= options.max_associations {
-                scope.spawn(move || refuse_busy(stream, address, options));
+                refusals.refuse(stream);
+                if options.config.verbosity >= 1 {
+                    eprintln!(
+                        "rx-listen: {address}: rejected: {} associations already",
+                        options.max_associations
+                    );
+                }
                 continue;
             }
+            let _ = stream.set_nonblocking(false);
             let id = in_flight.next.fetch_add(1, Ordering::Relaxed);
+            let deadline = Arc::new(Deadline::default());
+            deadline.arm(Some(options.acse_timeout));
             if let (Ok(clone), Ok(mut sockets)) = (stream.try_clone(), in_flight.sockets.lock()) {
-                sockets.insert(id, clone);
+                sockets.insert(id, (clone, Arc::clone(&deadline)));
             }
             let in_flight = Arc::clone(&in_flight);
             scope.spawn(move || {
-                associate(stream, address, options);
+                associate(stream, address, options, &deadline);
                 if let Ok(mut sockets) = in_flight.sockets.lock() {
                     sockets.remove(&id);
                 }
@@ -103,10 +128,11 @@ pub fn listen(options: &ListenOptions, stop: &AtomicBool) -> io::Result<()> {
         drop(listener);
         let deadline = Instant::now() + options.grace;
         while in_flight.len() > 0 && Instant::now() < deadline {
+            in_flight.cut_overdue();
             std::thread::sleep(POLL);
         }
         if let Ok(sockets) = in_flight.sockets.lock() {
-            for socket in sockets.values() {
+            for (socket, _) in sockets.values() {
                 let _ = socket.shutdown(Shutdown::Both);
             }
         }
@@ -114,11 +140,31 @@ pub fn listen(options: &ListenOptions, stop: &AtomicBool) -> io::Result<()> {
     Ok(())
 }
 
+/// Serves one connection already accepted, as rx-listen serves each:
+/// negotiates the association, receives and files what it brings, and
+/// prints its line on stderr; returns when it ends. No deadline watches
+/// it: its timeouts are the socket's (for tests and fuzzing; `listen`
+/// also cuts a peer that makes no progress).
+pub fn serve_connection(stream: TcpStream, options: &ListenOptions) {
+    let address = stream
+        .peer_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let _ = stream.set_nodelay(true);
+    associate(stream, address, options, &Deadline::default());
+}
+
 /// Negotiates and serves one association (over TLS when configured), then
-/// says how it went.
-fn associate(stream: TcpStream, address: SocketAddr, options: &ListenOptions) {
+/// says how it went. `deadline` is armed with the ACSE timeout: the whole
+/// request must arrive within it.
+fn associate(stream: TcpStream, address: SocketAddr, options: &ListenOptions, deadline: &Deadline) {
     let started = Instant::now();
-    let _ = stream.set_write_timeout(options.socket_timeout);
+    // To answer a request dicom-ul could not read with an A-ABORT; on
+    // plain TCP only (under TLS, bytes of ours would be noise).
+    let raw = options
+        .tls
+        .is_none()
+        .then(|| stream.try_clone().ok())
+        .flatten();
     let gate = Gate::new(&options.access, address.ip());
     let mut negotiation = ServerAssociationOptions::new()
         .ae_access_control(&gate)
@@ -126,6 +172,7 @@ fn associate(stream: TcpStream, address: SocketAddr, options: &ListenOptions) {
         .max_pdu_length(options.max_pdu)
         .strict(true)
         .read_timeout(options.acse_timeout)
+        .write_timeout(options.acse_timeout)
         .with_abstract_syntax(uids::VERIFICATION);
     for class in STORAGE_SOP_CLASSES {
         negotiation = negotiation.with_abstract_syntax(class);
@@ -134,10 +181,10 @@ fn associate(stream: TcpStream, address: SocketAddr, options: &ListenOptions) {
         Some(tls) => negotiation
             .tls_config(Arc::clone(tls))
             .establish_tls(stream)
-            .map(|association| serve(association, address, options)),
+            .map(|association| serve(association, address, options, deadline)),
         None => negotiation
             .establish(stream)
-            .map(|association| serve(association, address, options)),
+            .map(|association| serve(association, address, options, deadline)),
     };
     let (titles, outcome) = match served {
         Ok((titles, tally, how)) => (titles, Ok((tally, how))),
@@ -166,10 +213,21 @@ fn associate(stream: TcpStream, address: SocketAddr, options: &ListenOptions) {
             association_rj.source
         ),
         Err(e) => {
+            let (why, abort) = association::negotiation_failure(&e, deadline, options.acse_timeout);
+            if let (Some(reason), Some(mut raw)) = (abort, raw) {
+                let mut bytes = Vec::new();
+                let pdu = Pdu::AbortRQ {
+                    source: AbortRQSource::ServiceProvider(reason),
+                };
+                if write_pdu(&mut bytes, &pdu).is_ok() {
+                    let _ = raw.write_all(&bytes);
+                }
+                let _ = raw.shutdown(Shutdown::Both);
+            }
             if options.config.verbosity == 0 {
                 return;
             }
-            format!("{address}: no association: {}", one_line(&e))
+            format!("{address}: no association: {why}")
         }
     };
     let _ = io::stderr()
@@ -183,13 +241,13 @@ fn serve<S: Connection>(
     mut association: ServerAssociation<S>,
     address: SocketAddr,
     options: &ListenOptions,
+    deadline: &Deadline,
 ) -> ((String, String), Tally, String) {
     // After negotiation, the socket timeout (DIMSE messages may wait
     // longer: their own timeout is set per message by the loop).
-    let _ = association
-        .inner_stream()
-        .tcp()
-        .set_read_timeout(options.socket_timeout);
+    let socket = association.inner_stream().tcp();
+    let _ = socket.set_read_timeout(options.socket_timeout);
+    let _ = socket.set_write_timeout(options.socket_timeout);
     let calling = association.peer_ae_title().to_string();
     let called = association.called_ae_title().to_string();
     let peer = Peer {
@@ -206,6 +264,7 @@ fn serve<S: Connection>(
         &peer,
         &options.config,
         timeout,
+        deadline,
         &mut tally,
     );
     let how = match end {
@@ -218,31 +277,4 @@ fn serve<S: Connection>(
         End::Lost(why) => format!("lost: {why}"),
     };
     ((calling, called), tally, how)
-}
-
-/// Rejects an association when the limit is reached: transient, "local
-/// limit exceeded", so that the peer tries again later.
-fn refuse_busy(mut stream: TcpStream, address: SocketAddr, options: &ListenOptions) {
-    // The request is read first (for a second at most), so that the
-    // rejection is not lost to a connection reset.
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut request = [0u8; 4096];
-    let _ = io::Read::read(&mut stream, &mut request);
-    let rejection = Pdu::AssociationRJ(AssociationRJ {
-        result: AssociationRJResult::Transient,
-        source: AssociationRJSource::ServiceProviderPresentation(
-            AssociationRJServiceProviderPresentationReason::LocalLimitExceeded,
-        ),
-    });
-    let mut bytes = Vec::new();
-    if write_pdu(&mut bytes, &rejection).is_ok() {
-        let _ = stream.write_all(&bytes);
-    }
-    let _ = stream.shutdown(Shutdown::Both);
-    if options.config.verbosity >= 1 {
-        eprintln!(
-            "rx-listen: {address}: rejected: {} associations already",
-            options.max_associations
-        );
-    }
 }

@@ -1,5 +1,5 @@
-//! Replays the kept fuzz corpus (fuzz/corpus/header, fuzz/corpus/template
-//! and fuzz/corpus/structure, see fuzz/README.md) through the fuzz targets'
+//! Replays the kept fuzz corpus (fuzz/corpus/header, fuzz/corpus/template,
+//! fuzz/corpus/structure and fuzz/corpus/association, see fuzz/README.md) through the fuzz targets'
 //! own checks, so that CI keeps checking every input the fuzzer found
 //! interesting: no panic, every name a usable path component, and issue
 //! 13's rule (a file dcmdump and pydicom read is not refused).
@@ -26,6 +26,8 @@ mod checks;
 #[allow(dead_code)] // the fuzz target uses the rest
 #[path = "../../fuzz/rule.rs"]
 mod rule;
+#[path = "../../fuzz/serve_harness.rs"]
+mod serve_harness;
 #[allow(dead_code)]
 #[path = "../../fuzz/structure_gen.rs"]
 mod structure_gen;
@@ -102,6 +104,30 @@ fn template_corpus_renders_without_panic() {
 /// a file we refuse must not be one that both dcmdump and pydicom read
 /// (dcmdump is asked about every refusal, pydicom when dcmdump reads it;
 /// the open findings are recognised and let pass, see `rule::KNOWN`).
+/// Each input of the `association` corpus served as rx-listen serves a
+/// connection: no panic, none longer than the target's limit. The valid
+/// seed's instance is filed (so the replay reaches the filing code).
+#[test]
+fn association_corpus_is_served_without_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = serve_harness::Server::new(tmp.path());
+    let files = corpus("association");
+    let valid = files
+        .iter()
+        .find(|path| path.ends_with("seed-valid-echo-store-release"))
+        .expect("the valid seed");
+    server.serve(&fs::read(valid).unwrap());
+    assert_eq!(
+        files_under(&tmp.path().join("data")).len(),
+        1,
+        "the valid seed's instance is filed"
+    );
+    replay(&files, |path| {
+        let took = server.serve(&fs::read(path).unwrap());
+        assert!(took < serve_harness::LIMIT, "took {took:?}");
+    });
+}
+
 #[test]
 fn structure_corpus_follows_the_rule() {
     let files = corpus("structure");

@@ -22,6 +22,7 @@ mod fuzz_regressions;
 mod listen;
 mod listen_access;
 mod listen_faults;
+mod listen_hostile;
 mod log_safety;
 mod messages;
 mod odd_files;

@@ -64,26 +64,42 @@ pub fn associate_rq(called: &str, abstract_syntax: &str) -> Vec<u8> {
 /// A P-DATA-TF holding one fragment; `control` is 3 for the last command
 /// fragment, 2 for the last data fragment, 0 for others.
 pub fn p_data(control: u8, fragment: &[u8]) -> Vec<u8> {
+    p_data_on(PRESENTATION_CONTEXT_ID, control, fragment)
+}
+
+/// [`p_data`] on presentation context `context`.
+pub fn p_data_on(context: u8, control: u8, fragment: &[u8]) -> Vec<u8> {
     let mut body = u32::try_from(fragment.len() + 2)
         .unwrap()
         .to_be_bytes()
         .to_vec();
-    body.extend([PRESENTATION_CONTEXT_ID, control]);
+    body.extend([context, control]);
     body.extend(fragment);
     pdu(0x04, &body)
 }
 
-/// A C-STORE-RQ command set (implicit VR little endian, group 0000) for
-/// an MR image.
-pub fn c_store_rq(message_id: u16, sop_instance_uid: &str) -> Vec<u8> {
-    let fields: [(u16, Vec<u8>); 6] = [
+/// The elements of a C-STORE-RQ command set for an MR image, by element
+/// number (group 0000), without the group length.
+pub fn c_store_rq_fields(message_id: u16, sop_instance_uid: &str) -> Vec<(u16, Vec<u8>)> {
+    vec![
         (0x0002, uid_value(MR_IMAGE_STORAGE)),
         (0x0100, 0x0001u16.to_le_bytes().to_vec()), // C-STORE-RQ
         (0x0110, message_id.to_le_bytes().to_vec()),
         (0x0700, 0u16.to_le_bytes().to_vec()), // medium priority
         (0x0800, 0u16.to_le_bytes().to_vec()), // a data set follows
         (0x1000, uid_value(sop_instance_uid)),
-    ];
+    ]
+}
+
+/// A C-STORE-RQ command set (implicit VR little endian, group 0000) for
+/// an MR image.
+pub fn c_store_rq(message_id: u16, sop_instance_uid: &str) -> Vec<u8> {
+    command_set(&c_store_rq_fields(message_id, sop_instance_uid))
+}
+
+/// A command set of `fields` (element number, value), behind its group
+/// length.
+pub fn command_set(fields: &[(u16, Vec<u8>)]) -> Vec<u8> {
     let element = |number: u16, value: &[u8]| {
         let mut out = vec![0, 0];
         out.extend(number.to_le_bytes());
