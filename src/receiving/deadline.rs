@@ -45,10 +45,12 @@ impl Deadline {
         let at = match within {
             Some(within) => {
                 let ms = (self.epoch.elapsed() + within).as_millis();
+                // Plus one, as `expire_if_due` counts: never NONE, never
+                // EXPIRED.
                 u64::try_from(ms)
-                    .unwrap_or(EXPIRED - 1)
-                    .clamp(1, EXPIRED - 2)
-                    + 1
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(1)
+                    .min(EXPIRED - 1)
             }
             None => NONE,
         };

@@ -12,6 +12,7 @@ mod busy;
 pub mod deadline;
 pub mod dimse;
 pub mod incoming;
+mod opening;
 pub mod options;
 mod storage_classes;
 mod tls;
@@ -158,6 +159,19 @@ pub fn serve_connection(stream: TcpStream, options: &ListenOptions) {
 /// request must arrive within it.
 fn associate(stream: TcpStream, address: SocketAddr, options: &ListenOptions, deadline: &Deadline) {
     let started = Instant::now();
+    if let Err(why) = opening::wait_for_first_message(&stream, options.acse_timeout) {
+        if options.config.verbosity >= 1 {
+            let why = match deadline.expired() {
+                true => format!(
+                    "no whole A-ASSOCIATE-RQ within the ACSE timeout ({} s)",
+                    options.acse_timeout.as_secs()
+                ),
+                false => why,
+            };
+            eprintln!("rx-listen: {address}: no association: {why}");
+        }
+        return;
+    }
     // To answer a request dicom-ul could not read with an A-ABORT; on
     // plain TCP only (under TLS, bytes of ours would be noise).
     let raw = options

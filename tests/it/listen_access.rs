@@ -278,3 +278,50 @@ fn bad_tls_files_stop_it_at_start_with_one_line() {
     }
     assert!(!data.exists(), "a failed start made the data dir");
 }
+
+/// CPU seconds (user and system) a process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("Linux /proc");
+    // The fields after the command's closing parenthesis; utime and stime
+    // are the 14th and 15th of the line.
+    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// Connections that end inside their first TLS record (nothing at all,
+/// half a ClientHello, a record header alone) are dropped without a
+/// thread spinning on them (dicom-ul with TLS would, see
+/// src/receiving/opening.rs), on a TLS port and on a plain one.
+#[test]
+fn connections_ending_inside_their_first_record_are_dropped_quietly() {
+    use std::io::Write;
+    let pki = Pki::new();
+    let (dir, n) = some_instances(2);
+    let tls = pki.server_options(false);
+    let mut tls_options = strs(&tls);
+    tls_options.extend(["--acse-timeout", "1"]);
+    for (options, client) in [
+        (tls_options, pki.client_options(None)),
+        (vec!["--acse-timeout", "1"], vec![]),
+    ] {
+        let mut listener = Listener::start(&options);
+        let pid = listener.running.child.id();
+        for first in [
+            &b""[..],
+            b"\x16\x03\x01\x00\x30\x01\x00\x00\x2c",
+            b"\x16\x03",
+        ] {
+            let mut peer = std::net::TcpStream::connect(("127.0.0.1", listener.port)).unwrap();
+            peer.write_all(first).unwrap();
+        }
+        let before = cpu_seconds(pid);
+        // Past the ACSE timeout: any thread spinning would have spun.
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        let spent = cpu_seconds(pid) - before;
+        assert!(spent < 0.5, "rx-listen used {spent} s of CPU while idle");
+        send(storescu(listener.port, dir.path(), &strs(&client)));
+        assert_eq!(placed(&listener), n);
+        listener.stop();
+    }
+}
