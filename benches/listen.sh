@@ -9,7 +9,8 @@
 #   (d) rx-listen --fsync never
 #   (e) rx-listen --fsync always           (its default)
 #
-# (c), (d) and (e) write the tree and pypx's records. Each run starts with
+# (c), (d) and (e) write the tree and pypx's records; (c) names its files
+# uniquely (+uf: the four senders below send the same SOP instance UIDs). Each run starts with
 # empty directories. Then four senders at once, each sending the series
 # under a study (and series) of its own, 768 instances: (c), (d) and (e)
 # again, in instances/s and MB/s. The results go to OUT (a Markdown table)
@@ -68,7 +69,7 @@ start a storescp --ignore -aet RX $((port + 1))
 mkdir -p "$work/b"
 start b storescp -aet RX -od "$work/b" $((port + 2))
 mkdir -p "$work/c/in"
-start c storescp --fork -aet RX -od "$work/c/in" -xcr \
+start c storescp --fork +uf -aet RX -od "$work/c/in" -xcr \
   "$rx_repack --xcrdir #p --xcrfile #f --datadir $work/c/data --logdir $work/c/log --cleanup" $((port + 3))
 start d "$rx_listen" --aet RX --fsync never --datadir "$work/d/data" --logdir "$work/d/log" -v 0 $((port + 4))
 start e "$rx_listen" --aet RX --fsync always --datadir "$work/e/data" --logdir "$work/e/log" -v 0 $((port + 5))

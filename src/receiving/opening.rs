@@ -17,6 +17,8 @@ use std::io;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+
 /// A PDU's header: type, reserved byte, 4-byte length.
 const PDU_HEADER: usize = 6;
 /// A TLS record's header: content type, version, 2-byte length.
@@ -64,8 +66,28 @@ pub fn wait_for_first_message(stream: &TcpStream, within: Duration) -> Result<()
         match verdict(&first[..got]) {
             Verdict::Safe => return Ok(()),
             Verdict::Refused(why) => return Err(why),
-            Verdict::Incomplete => std::thread::sleep(LOOK_AGAIN),
+            Verdict::Incomplete => {
+                if closed_within(stream, LOOK_AGAIN) {
+                    return Err("the peer closed the connection inside its first message".into());
+                }
+            }
         }
+    }
+}
+
+/// Waits `pause` for the peer to close its side; whether it did. (A peek
+/// cannot tell: it returns the bytes still unread, closed or not.)
+fn closed_within(stream: &TcpStream, pause: Duration) -> bool {
+    let mut watched = [PollFd::new(stream, PollFlags::RDHUP)];
+    let pause = Timespec {
+        tv_sec: 0,
+        tv_nsec: i64::from(pause.subsec_nanos()),
+    };
+    match poll(&mut watched, Some(&pause)) {
+        Ok(_) => watched[0]
+            .revents()
+            .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR),
+        Err(_) => false,
     }
 }
 

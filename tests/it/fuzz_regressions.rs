@@ -99,11 +99,6 @@ fn template_corpus_renders_without_panic() {
     });
 }
 
-/// The `structure` corpus: each input is decoded into a DICOM file, which
-/// is read every way the pipeline reads it (no panic, the reads agree);
-/// a file we refuse must not be one that both dcmdump and pydicom read
-/// (dcmdump is asked about every refusal, pydicom when dcmdump reads it;
-/// the open findings are recognised and let pass, see `rule::KNOWN`).
 /// Each input of the `association` corpus served as rx-listen serves a
 /// connection: no panic, none longer than the target's limit. The valid
 /// seed's instance is filed (so the replay reaches the filing code).
@@ -128,6 +123,11 @@ fn association_corpus_is_served_without_panic() {
     });
 }
 
+/// The `structure` corpus: each input is decoded into a DICOM file, which
+/// is read every way the pipeline reads it (no panic, the reads agree);
+/// a file we refuse must not be one that both dcmdump and pydicom read
+/// (dcmdump is asked about every refusal, pydicom when dcmdump reads it;
+/// the open findings are recognised and let pass, see `rule::KNOWN`).
 #[test]
 fn structure_corpus_follows_the_rule() {
     let files = corpus("structure");

@@ -450,9 +450,43 @@ fn an_echo_a_refused_context_and_a_bad_instance_leave_it_serving() {
 /// study is in the patient's StudyList.
 #[test]
 fn senders_at_once_lose_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    const STUDIES: usize = 3;
     let mut listener = Listener::start(&[]);
+    send_rounds_at_once(&[listener.port]);
+    let out = listener.stop();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("20 instances (0 failed)").count(),
+        2 * STUDIES,
+        "{stderr}"
+    );
+    assert_all_recorded(&listener.data(), &listener.log());
+}
+
+/// Two rx-listen processes on different ports sharing one data dir and
+/// one log dir (replicas behind a load balancer on a shared file system),
+/// the senders split between them: nothing lost, every record whole.
+#[test]
+fn two_listeners_sharing_their_dirs_lose_nothing() {
+    let shared = tempfile::tempdir().unwrap();
+    let (data, log) = (shared.path().join("data"), shared.path().join("log"));
+    let mut listeners: Vec<Listener> = (0..2)
+        .map(|_| Listener::start_in(Command::new(listen_path()), &data, &log, &[]))
+        .collect();
+    send_rounds_at_once(&listeners.iter().map(|l| l.port).collect::<Vec<_>>());
+    for listener in &mut listeners {
+        listener.stop();
+    }
+    assert_all_recorded(&data, &log);
+}
+
+/// Studies sent at once, one sender each, in [`send_rounds_at_once`].
+const STUDIES: usize = 3;
+
+/// Two rounds (the same UIDs again: re-delivery) of [`STUDIES`] storescu
+/// at once, each sending one study of one patient (two series of ten
+/// instances), the senders spread over `ports`.
+fn send_rounds_at_once(ports: &[u16]) {
+    let tmp = tempfile::tempdir().unwrap();
     for round in 0..2 {
         let dirs: Vec<PathBuf> = (0..STUDIES)
             .map(|study| {
@@ -471,8 +505,9 @@ fn senders_at_once_lose_nothing() {
             .collect();
         let senders: Vec<Running> = dirs
             .iter()
-            .map(|dir| {
-                let mut cmd = storescu(listener.port, dir, &[]);
+            .enumerate()
+            .map(|(n, dir)| {
+                let mut cmd = storescu(ports[(n + round) % ports.len()], dir, &[]);
                 cmd.env("TCP_NODELAY", "1")
                     .stdin(std::process::Stdio::null());
                 Running::spawn(&mut cmd)
@@ -483,15 +518,12 @@ fn senders_at_once_lose_nothing() {
             assert!(out.status.success(), "{out:?}");
         }
     }
-    let out = listener.stop();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        stderr.matches("20 instances (0 failed)").count(),
-        2 * STUDIES,
-        "{stderr}"
-    );
-    assert_eq!(files_under(&listener.data()).len(), STUDIES * 2 * 10);
-    let records = json_files(&listener.log());
+}
+
+/// What [`send_rounds_at_once`] sent is all placed and recorded.
+fn assert_all_recorded(data: &Path, log: &Path) {
+    assert_eq!(files_under(data).len(), STUDIES * 2 * 10);
+    let records = json_files(log);
     let (_, patient) = records
         .iter()
         .find(|(p, _)| p.starts_with("patientData"))
