@@ -6,7 +6,9 @@
 //!
 //! Kill moments come from an xorshift PRNG on a fixed seed (set
 //! RX_REPACK_CRASH_SEED to try another), so a failing trial is named by its
-//! seed and number. Run with `--nocapture` to see the tally.
+//! seed and number. Run with `--nocapture` to see the tally. Each mode runs
+//! 16 trials (RX_REPACK_CRASH_TRIALS=N for more: they take 2 s each while
+//! the other tests run, and the test command must stay short).
 
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::MetadataExt;
@@ -21,7 +23,8 @@ use dicom_core::VR;
 use dicom_dictionary_std::tags;
 use walkdir::WalkDir;
 
-const TRIALS: usize = 32;
+/// Trials per mode unless RX_REPACK_CRASH_TRIALS says otherwise.
+const TRIALS: usize = 16;
 const DEFAULT_SEED: u64 = 0x6a09_e667_f3bc_c908;
 /// Patients, studies and series in [`instances`]: one each per group.
 const GROUPS: usize = 2;
@@ -138,15 +141,19 @@ fn seed() -> u64 {
         .unwrap_or(DEFAULT_SEED)
 }
 
-/// Runs [`TRIALS`] trials; every sixth kills at the first file, the others
+/// Runs [`TRIALS`] trials (or RX_REPACK_CRASH_TRIALS); every sixth kills at the first file, the others
 /// after 1 to 60 ms. Fails listing every problem of every trial.
 fn run_trials(mode: Mode) {
     let seed = seed();
+    let trials = std::env::var("RX_REPACK_CRASH_TRIALS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(TRIALS);
     let mut rng = XorShift(seed);
     let started = Instant::now();
     let (mut failures, mut landed, mut temp_trials, mut walked) =
         (Vec::new(), HashMap::new(), [(0, 0); 2], 0);
-    for number in 0..TRIALS {
+    for number in 0..trials {
         let kill = if number % 6 == 0 {
             KillAt::FirstFile
         } else {
@@ -170,7 +177,7 @@ fn run_trials(mode: Mode) {
     }
     let [(data_trials, data_files), (work_trials, work_files)] = temp_trials;
     let tally = format!(
-        "{mode:?} mode, seed {seed:#x}: {TRIALS} trials over {instances} instances in \
+        "{mode:?} mode, seed {seed:#x}: {trials} trials over {instances} instances in \
          {seconds:.1} s; kills landed {landed:?}; trials that left temporary files: \
          {data_trials} in the data dir ({data_files} files), {work_trials} in the log \
          work dir ({work_files} files); {walked} data dirs walked again to check they \
@@ -183,7 +190,7 @@ fn run_trials(mode: Mode) {
     assert!(failures.is_empty(), "{tally}\n{}", failures.join("\n"));
     let mid = landed.get(&Landed::MidBatch).copied().unwrap_or(0);
     assert!(
-        mid * 2 >= TRIALS,
+        mid * 2 >= trials,
         "too few kills landed mid-batch for the trials to mean much: {tally}"
     );
 }
