@@ -200,6 +200,14 @@ fn receive_failure(error: &UlError, timeout: Option<Duration>) -> End {
     }
 }
 
+/// Why a connection was dropped whose request did not come in time.
+pub fn no_request_within(acse_timeout: Duration) -> String {
+    format!(
+        "no whole A-ASSOCIATE-RQ within the ACSE timeout ({})",
+        seconds(Some(acse_timeout))
+    )
+}
+
 /// Why an association could not be negotiated (for the log line), and
 /// the A-ABORT to send when dicom-ul sent nothing (a request it could
 /// not read). `deadline` tells whether the ACSE timeout cut the
@@ -210,11 +218,7 @@ pub fn negotiation_failure(
     acse_timeout: Duration,
 ) -> (String, Option<AbortRQServiceProviderReason>) {
     if deadline.expired() {
-        let why = format!(
-            "no whole A-ASSOCIATE-RQ within the ACSE timeout ({})",
-            seconds(Some(acse_timeout))
-        );
-        return (why, None);
+        return (no_request_within(acse_timeout), None);
     }
     match error {
         UlError::ReceivePdu {

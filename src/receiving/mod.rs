@@ -162,10 +162,7 @@ fn associate(stream: TcpStream, address: SocketAddr, options: &ListenOptions, de
     if let Err(why) = opening::wait_for_first_message(&stream, options.acse_timeout) {
         if options.config.verbosity >= 1 {
             let why = match deadline.expired() {
-                true => format!(
-                    "no whole A-ASSOCIATE-RQ within the ACSE timeout ({} s)",
-                    options.acse_timeout.as_secs()
-                ),
+                true => association::no_request_within(options.acse_timeout),
                 false => why,
             };
             eprintln!("rx-listen: {address}: no association: {why}");

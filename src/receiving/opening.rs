@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
+use super::association::no_request_within;
+
 /// A PDU's header: type, reserved byte, 4-byte length.
 const PDU_HEADER: usize = 6;
 /// A TLS record's header: content type, version, 2-byte length.
@@ -42,10 +44,7 @@ pub fn wait_for_first_message(stream: &TcpStream, within: Duration) -> Result<()
     loop {
         let left = within.saturating_sub(started.elapsed());
         if left.is_zero() {
-            return Err(format!(
-                "no whole A-ASSOCIATE-RQ within the ACSE timeout ({} s)",
-                within.as_secs()
-            ));
+            return Err(no_request_within(within));
         }
         stream
             .set_read_timeout(Some(left))
