@@ -74,6 +74,13 @@ start c storescp --fork +uf -aet RX -od "$work/c/in" -xcr \
 start d "$rx_listen" --aet RX --fsync never --datadir "$work/d/data" --logdir "$work/d/log" -v 0 $((port + 4))
 start e "$rx_listen" --aet RX --fsync always --datadir "$work/e/data" --logdir "$work/e/log" -v 0 $((port + 5))
 
+expect_placed() { # count: (c), (d) and (e) must each have placed that many
+  local name n
+  for name in c d e; do
+    n=$(find "$work/$name/data" -name '*.dcm' | wc -l)
+    [ "$n" -eq "$1" ] || { echo "listen: ($name) placed $n of $1" >&2; exit 1; }
+  done
+}
 clear() { echo "rm -rf $work/$1/data $work/$1/log $work/$1/in/*; sync"; }
 all_placed() { # name count: waits until storescp's rx-repacks placed them
   echo "while [ \$(find $work/$1/data -name '*.dcm' 2>/dev/null | wc -l) -lt $2 ]; do sleep 0.005; done"
@@ -100,10 +107,7 @@ hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$work/times.jso
   -n d --prepare "$(clear d)" "$send $((port + 4)) $series" \
   -n e --prepare "$(clear e)" "$send $((port + 5)) $series" >&2
 
-for name in c d e; do
-  n=$(find "$work/$name/data" -name '*.dcm' | wc -l)
-  [ "$n" -eq 192 ] || { echo "listen: ($name) placed $n of 192" >&2; exit 1; }
-done
+expect_placed 192
 
 # Four senders at once: the series under four studies of its own.
 for i in 1 2 3 4; do
@@ -119,10 +123,7 @@ hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$work/four.json
   -n c --prepare "$(clear c)" "$(four $((port + 3))) && $(all_placed c 768)" \
   -n d --prepare "$(clear d)" "$(four $((port + 4)))" \
   -n e --prepare "$(clear e)" "$(four $((port + 5)))" >&2
-for name in c d e; do
-  n=$(find "$work/$name/data" -name '*.dcm' | wc -l)
-  [ "$n" -eq 768 ] || { echo "listen: four senders, ($name) placed $n of 768" >&2; exit 1; }
-done
+expect_placed 768
 bytes=$(du -sb "$work/studies" | cut -f1)
 
 filesystem=$(df -T "$work" | awk 'NR==2 {print $2}')

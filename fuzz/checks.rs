@@ -6,7 +6,7 @@
 //! code under test must never panic itself, hang, or allocate wildly.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use dicom_core::Tag;
 use dicom_core::header::Header as _;
@@ -272,4 +272,19 @@ fn check_component(component: &str, what: &str) {
         "{what} is {} bytes: {component:?}",
         component.len()
     );
+}
+
+/// A file for the inputs of one fuzzing process of `target`, on tmpfs when
+/// there is one.
+pub fn scratch_file(target: &str) -> PathBuf {
+    let shm = PathBuf::from("/dev/shm");
+    let dir = if shm.is_dir() {
+        shm
+    } else {
+        std::env::temp_dir()
+    };
+    dir.join(format!(
+        "rx-repack-fuzz-{target}-{}.dcm",
+        std::process::id()
+    ))
 }

@@ -26,8 +26,5 @@ fuzz_target!(|data: &[u8]| {
         serve_harness::Server::new(&dir)
     });
     let took = server.serve(data);
-    assert!(
-        took < serve_harness::LIMIT,
-        "one connection took {took:?}"
-    );
+    assert!(took < serve_harness::LIMIT, "one connection took {took:?}");
 });

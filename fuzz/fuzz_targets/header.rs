@@ -12,18 +12,10 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../checks.rs"]
 mod checks;
 
-/// One file per fuzzing process, on tmpfs when there is one.
+/// One file per fuzzing process.
 fn input_path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let shm = PathBuf::from("/dev/shm");
-        let dir = if shm.is_dir() {
-            shm
-        } else {
-            std::env::temp_dir()
-        };
-        dir.join(format!("rx-repack-fuzz-header-{}.dcm", std::process::id()))
-    })
+    PATH.get_or_init(|| checks::scratch_file("header"))
 }
 
 fuzz_target!(|data: &[u8]| {

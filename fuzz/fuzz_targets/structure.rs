@@ -25,21 +25,10 @@ mod rule;
 #[path = "../structure_gen.rs"]
 mod structure_gen;
 
-/// One file per fuzzing process, on tmpfs when there is one.
+/// One file per fuzzing process.
 fn input_path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let shm = PathBuf::from("/dev/shm");
-        let dir = if shm.is_dir() {
-            shm
-        } else {
-            std::env::temp_dir()
-        };
-        dir.join(format!(
-            "rx-repack-fuzz-structure-{}.dcm",
-            std::process::id()
-        ))
-    })
+    PATH.get_or_init(|| checks::scratch_file("structure"))
 }
 
 fn oracle() -> &'static Mutex<rule::Oracle> {

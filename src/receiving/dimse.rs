@@ -134,6 +134,11 @@ pub fn response(request: &Command, field: u16, status: u16, comment: Option<&str
     if let Some(uid) = &request.sop_instance_uid {
         put(&mut elements, AFFECTED_SOP_INSTANCE_UID, &padded(uid, 0));
     }
+    command_set(elements)
+}
+
+/// A command set of `elements` (encoded), behind its group length.
+fn command_set(elements: Vec<u8>) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(elements.len() + 12);
     put(
         &mut bytes,
@@ -192,14 +197,7 @@ mod tests {
         if let Some(uid) = instance {
             put(&mut elements, AFFECTED_SOP_INSTANCE_UID, &padded(uid, 0));
         }
-        let mut bytes = Vec::new();
-        put(
-            &mut bytes,
-            COMMAND_GROUP_LENGTH,
-            &(elements.len() as u32).to_le_bytes(),
-        );
-        bytes.extend(elements);
-        bytes
+        command_set(elements)
     }
 
     #[test]

@@ -263,11 +263,7 @@ fn sigterm_mid_batch_leaves_a_consistent_state() {
         .success();
     assert_eq!(file_count(&incoming), 0);
     assert_eq!(file_count(&datadir), files.len());
-    let images = json_files(&logdir)
-        .into_iter()
-        .filter(|(p, _)| p.to_string_lossy().contains("-img/"))
-        .count();
-    assert_eq!(images, files.len());
+    assert_eq!(image_records(&json_files(&logdir)), files.len());
 }
 
 fn send_signal(pid: u32, signal: &str) {

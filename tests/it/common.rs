@@ -191,6 +191,28 @@ pub fn json_files(root: &Path) -> Vec<(PathBuf, serde_json::Value)> {
         .collect()
 }
 
+/// How many of `records` ([`json_files`] of a log dir) are -img records.
+pub fn image_records(records: &[(PathBuf, serde_json::Value)]) -> usize {
+    records
+        .iter()
+        .filter(|(path, _)| path.to_string_lossy().contains("-img/"))
+        .count()
+}
+
+/// The one patient record among `records` ([`json_files`] of a log dir),
+/// and how many studies its StudyList holds.
+pub fn patient_studies(records: &[(PathBuf, serde_json::Value)]) -> (&serde_json::Value, usize) {
+    let (_, patient) = records
+        .iter()
+        .find(|(path, _)| path.starts_with("patientData"))
+        .expect("a patient record");
+    let studies = patient.as_object().unwrap().values().next().unwrap()["StudyList"]
+        .as_array()
+        .expect("a StudyList")
+        .len();
+    (patient, studies)
+}
+
 // Helpers for the crash-safety, fault and duplicate tests (issue 6).
 
 /// A child process that is killed (SIGKILL) and reaped when dropped, so a

@@ -79,19 +79,9 @@ fn concurrent_calls_lose_no_update() {
             "round {round}: instances placed"
         );
         let records = json_files(&logdir); // every file parses
-        let images = records
-            .iter()
-            .filter(|(p, _)| p.to_string_lossy().contains("-img/"))
-            .count();
+        let images = image_records(&records);
         assert_eq!(images, pristine.len(), "round {round}: -img records");
-        let (_, patient) = records
-            .iter()
-            .find(|(p, _)| p.starts_with("patientData"))
-            .expect("a patient record");
-        let studies = patient.as_object().unwrap().values().next().unwrap()["StudyList"]
-            .as_array()
-            .unwrap()
-            .len();
+        let (patient, studies) = patient_studies(&records);
         assert_eq!(
             studies, STUDIES,
             "round {round}: studies in StudyList: {patient}"

@@ -524,20 +524,9 @@ fn send_rounds_at_once(ports: &[u16]) {
 fn assert_all_recorded(data: &Path, log: &Path) {
     assert_eq!(files_under(data).len(), STUDIES * 2 * 10);
     let records = json_files(log);
-    let (_, patient) = records
-        .iter()
-        .find(|(p, _)| p.starts_with("patientData"))
-        .expect("a patient record");
-    let studies = patient.as_object().unwrap().values().next().unwrap()["StudyList"]
-        .as_array()
-        .unwrap()
-        .len();
+    let (patient, studies) = patient_studies(&records);
     assert_eq!(studies, STUDIES, "{patient}");
-    let images = records
-        .iter()
-        .filter(|(p, _)| p.to_string_lossy().contains("-img/"))
-        .count();
-    assert_eq!(images, STUDIES * 2 * 10);
+    assert_eq!(image_records(&records), STUDIES * 2 * 10);
 }
 
 /// On SIGTERM an association in flight finishes (within the grace

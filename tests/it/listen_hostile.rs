@@ -275,11 +275,7 @@ fn slow_and_stalled_peers_are_dropped_in_time_and_good_senders_served() {
         let name = path.to_string_lossy();
         assert!(!name.contains("498.1515"), "a partial instance: {name}");
     }
-    let images = json_files(&listener.log())
-        .iter()
-        .filter(|(path, _)| path.to_string_lossy().contains("-img/"))
-        .count();
-    assert_eq!(images, 15);
+    assert_eq!(image_records(&json_files(&listener.log())), 15);
 }
 
 /// 200 idle connections against `--max-associations 8`: the 192 beyond
