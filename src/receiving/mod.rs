@@ -127,12 +127,25 @@ pub fn listen(options: &ListenOptions, stop: &AtomicBool) -> io::Result<()> {
         // Stopping: no new association; those in flight get the grace
         // period, then their connections are shut down.
         drop(listener);
+        if options.config.verbosity >= 1 {
+            eprintln!(
+                "rx-listen: stopping: {} association(s) in flight get {} s to finish",
+                in_flight.len(),
+                options.grace.as_secs()
+            );
+        }
         let deadline = Instant::now() + options.grace;
         while in_flight.len() > 0 && Instant::now() < deadline {
             in_flight.cut_overdue();
             std::thread::sleep(POLL);
         }
         if let Ok(sockets) = in_flight.sockets.lock() {
+            if !sockets.is_empty() {
+                eprintln!(
+                    "rx-listen: grace period over: {} association(s) cut, their unacknowledged instances not kept",
+                    sockets.len()
+                );
+            }
             for (socket, _) in sockets.values() {
                 let _ = socket.shutdown(Shutdown::Both);
             }

@@ -590,6 +590,12 @@ fn an_association_past_the_grace_period_is_cut_and_leaves_nothing() {
     let out = listener.stop();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("0 instances"), "{stderr}");
+    for said in [
+        "stopping: 1 association(s) in flight get 1 s to finish",
+        "grace period over: 1 association(s) cut",
+    ] {
+        assert!(stderr.contains(said), "no {said:?} in {stderr}");
+    }
     let data = listener.data();
     assert!(
         !data.exists() || files_under(&data).is_empty(),
