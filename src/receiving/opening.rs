@@ -12,6 +12,9 @@
 //! safe: at least a PDU header that is not a TLS record (rustls refuses
 //! its first byte at once), or a whole first TLS record holding a whole
 //! ClientHello.
+//!
+//! The fix belongs in dicom-ul (`accept_tls` should stop when `read_tls`
+//! reads nothing); once a release has it, this module can go.
 
 use std::io;
 use std::net::TcpStream;
