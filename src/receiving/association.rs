@@ -13,6 +13,7 @@ use dicom_ul::Pdu;
 use dicom_ul::association::CloseSocket;
 use dicom_ul::association::Error as UlError;
 use dicom_ul::association::server::{ServerAssociation, TlsStream};
+use dicom_ul::association::{Association, SyncAssociation};
 use dicom_ul::pdu::{
     AbortRQServiceProviderReason, PDataValue, PDataValueType, PresentationContextResultReason,
     ReadError,
@@ -21,6 +22,7 @@ use dicom_ul::pdu::{
 use super::deadline::Deadline;
 use super::dimse::{self, Command};
 use super::incoming::{Incoming, Meta};
+use super::wire::{Fragment, Unit, Wire, WireError};
 use crate::config::Config;
 use crate::error_text::one_line;
 use crate::pipeline::{self, RepackError, Repacked};
@@ -117,20 +119,24 @@ pub fn serve<S: Connection>(
     let mut state = State::Idle {
         command: Vec::new(),
     };
-    // P-DATA bytes received since the last progress.
+    let max_pdu = association.local_max_pdu_length();
+    let (_, already_read) = association.get_mut();
+    let mut wire = Wire::new(max_pdu, already_read);
+    already_read.clear();
+    // Fragment bytes received since the last progress.
     let mut unprogressed = 0usize;
     loop {
-        let pdu = match association.receive() {
-            Ok(pdu) => pdu,
+        let unit = match wire.next(association.inner_stream()) {
+            Ok(unit) => unit,
             Err(_) if deadline.expired() => return timed_out(),
-            Err(e) => return receive_failure(&e, timeout),
+            Err(e) => return receive_failure(e, timeout),
         };
-        let progress = match &pdu {
-            Pdu::PData { data } => {
-                unprogressed += data.iter().map(|value| value.data.len()).sum::<usize>();
-                unprogressed >= MIN_PROGRESS || data.iter().any(|value| value.is_last)
+        let progress = match &unit {
+            Unit::Fragment(fragment) => {
+                unprogressed += fragment.data.len();
+                unprogressed >= MIN_PROGRESS || fragment.ends_message
             }
-            _ => true,
+            Unit::Pdu(_) => true,
         };
         if progress {
             unprogressed = 0;
@@ -138,42 +144,39 @@ pub fn serve<S: Connection>(
                 return timed_out();
             }
         }
-        let values = match pdu {
-            Pdu::PData { data } => data,
-            Pdu::ReleaseRQ => {
+        let fragment = match unit {
+            Unit::Fragment(fragment) => fragment,
+            Unit::Pdu(Pdu::ReleaseRQ) => {
                 let _ = association.send(&Pdu::ReleaseRP);
                 return End::Released;
             }
-            Pdu::AbortRQ { .. } => return End::AbortedByPeer,
-            other => {
+            Unit::Pdu(Pdu::AbortRQ { .. }) => return End::AbortedByPeer,
+            Unit::Pdu(other) => {
                 return End::Aborted(format!("unexpected {}", pdu_name(&other)));
             }
         };
-        for value in values {
-            let Some(transfer_syntax) = contexts.get(&value.presentation_context_id) else {
-                return End::Aborted(format!(
-                    "data for presentation context {}, which was not accepted",
-                    value.presentation_context_id
-                ));
+        let context = fragment.context;
+        let Some(transfer_syntax) = contexts.get(&context) else {
+            return End::Aborted(format!(
+                "data for presentation context {context}, which was not accepted"
+            ));
+        };
+        let (next, reply) = match state.take(fragment, transfer_syntax, peer, config, tally) {
+            Ok(step) => step,
+            Err(why) => return End::Aborted(why),
+        };
+        state = next;
+        if let Some(command) = reply {
+            let pdu = Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: context,
+                    value_type: PDataValueType::Command,
+                    is_last: true,
+                    data: command,
+                }],
             };
-            let step = state.take(value, transfer_syntax, peer, config, tally);
-            let (next, reply) = match step {
-                Ok(step) => step,
-                Err(why) => return End::Aborted(why),
-            };
-            state = next;
-            if let Some((context, command)) = reply {
-                let pdu = Pdu::PData {
-                    data: vec![PDataValue {
-                        presentation_context_id: context,
-                        value_type: PDataValueType::Command,
-                        is_last: true,
-                        data: command,
-                    }],
-                };
-                if let Err(e) = association.send(&pdu) {
-                    return End::Lost(brief(one_line(&e)));
-                }
+            if let Err(e) = association.send(&pdu) {
+                return End::Lost(brief(one_line(&e)));
             }
         }
         if progress && !deadline.arm(timeout) {
@@ -182,21 +185,15 @@ pub fn serve<S: Connection>(
     }
 }
 
-/// How the association ends when a PDU cannot be received.
-fn receive_failure(error: &UlError, timeout: Option<Duration>) -> End {
+/// How the association ends when nothing more can be read.
+fn receive_failure(error: WireError, timeout: Option<Duration>) -> End {
     match error {
-        UlError::ReceivePdu {
-            source: ReadError::ReadPdu { source, .. },
-            ..
-        } if is_timeout(source) => End::Aborted(format!("silent for {}", seconds(timeout))),
-        UlError::ReceivePdu {
-            source: ReadError::ReadPdu { .. },
-            ..
-        } => End::Lost(brief(one_line(error))),
-        // The PDU itself is wrong: too long, malformed.
-        UlError::ReceivePdu { .. } => End::Aborted(brief(one_line(error))),
-        UlError::ConnectionClosed { .. } => End::Lost("the peer closed the connection".into()),
-        _ => End::Lost(brief(one_line(error))),
+        WireError::Read(e) if is_timeout(&e) => {
+            End::Aborted(format!("silent for {}", seconds(timeout)))
+        }
+        WireError::Read(e) => End::Lost(brief(one_line(&e))),
+        WireError::Closed => End::Lost("the peer closed the connection".into()),
+        WireError::Malformed(why) => End::Aborted(brief(why)),
     }
 }
 
@@ -300,28 +297,29 @@ enum State {
     },
 }
 
-/// A command set to send back, on the presentation context given.
-type Reply = Option<(u8, Vec<u8>)>;
+/// A command set to send back (on the presentation context of the
+/// fragment that asked for it).
+type Reply = Option<Vec<u8>>;
 
 impl State {
-    /// Takes one PDV: returns the next state and the reply to send, or why
-    /// the association must be aborted.
+    /// Takes one fragment: returns the next state and the reply to send, or
+    /// why the association must be aborted.
     fn take(
         self,
-        value: PDataValue,
+        fragment: Fragment,
         transfer_syntax: &str,
         peer: &Peer,
         config: &Config,
         tally: &mut Tally,
     ) -> Result<(State, Reply), String> {
-        let context = value.presentation_context_id;
-        match (self, value.value_type) {
+        let context = fragment.context;
+        match (self, fragment.kind) {
             (State::Idle { mut command }, PDataValueType::Command) => {
-                command.extend_from_slice(&value.data);
-                if command.len() > COMMAND_LIMIT {
+                if command.len() + fragment.data.len() > COMMAND_LIMIT {
                     return Err(format!("a command set of more than {COMMAND_LIMIT} bytes"));
                 }
-                if !value.is_last {
+                command.extend_from_slice(fragment.data);
+                if !fragment.ends_message {
                     return Ok((State::Idle { command }, None));
                 }
                 let request = dimse::parse(&command)?;
@@ -347,9 +345,9 @@ impl State {
                     ));
                 }
                 if let Ok(incoming) = &mut file {
-                    incoming.write(&value.data);
+                    incoming.write(fragment.data);
                 }
-                if !value.is_last {
+                if !fragment.ends_message {
                     return Ok((
                         State::Storing {
                             request,
@@ -366,7 +364,7 @@ impl State {
                     State::Idle {
                         command: Vec::new(),
                     },
-                    Some((context, reply)),
+                    Some(reply),
                 ))
             }
         }
@@ -389,7 +387,7 @@ impl State {
                     State::Idle {
                         command: Vec::new(),
                     },
-                    Some((context, reply)),
+                    Some(reply),
                 ))
             }
             (dimse::C_STORE_RQ, true) => {

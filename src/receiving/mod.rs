@@ -16,6 +16,7 @@ mod opening;
 pub mod options;
 mod storage_classes;
 mod tls;
+mod wire;
 
 use std::collections::HashMap;
 use std::io::{self, Write};

@@ -468,7 +468,7 @@ fn malformed_pdus_are_aborted_at_once_and_the_listener_serves_on() {
             "a PDV shorter than its header",
             true,
             pdu(0x04, &[0, 0, 0, 1, 1, 3]),
-            "Invalid item length 1",
+            "invalid PDV item length 1",
         ),
         (
             "a fragment for an unknown presentation context",
