@@ -3,6 +3,8 @@
 //! in the encoding of its content. What dicom-rs cannot decode is left out
 //! with a note, never a failure: the walk has already vouched for the file.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{Cursor, Read};
 
 use dicom_core::{Tag, VR};
@@ -141,8 +143,15 @@ fn write_header(out: &mut Vec<u8>, tag: Tag, vr: Option<VR>, length: u32, encodi
 }
 
 /// A file meta group announcing `transfer_syntax`, for dicom-rs to read
-/// the stream after it as a file.
-fn synthetic_meta(transfer_syntax: &str) -> Result<Vec<u8>, String> {
+/// the stream after it as a file. Made once per syntax (and thread):
+/// building it cost a quarter of decoding an instance's elements.
+fn synthetic_meta(transfer_syntax: &'static str) -> Result<Vec<u8>, String> {
+    thread_local! {
+        static MADE: RefCell<HashMap<&'static str, Vec<u8>>> = RefCell::default();
+    }
+    if let Some(made) = MADE.with_borrow(|made| made.get(transfer_syntax).cloned()) {
+        return Ok(made);
+    }
     let meta = FileMetaTableBuilder::new()
         .transfer_syntax(transfer_syntax)
         .media_storage_sop_class_uid("")
@@ -151,5 +160,6 @@ fn synthetic_meta(transfer_syntax: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| one_line(&e))?;
     let mut bytes = b"DICM".to_vec();
     meta.write(&mut bytes).map_err(|e| one_line(&e))?;
+    MADE.with_borrow_mut(|made| made.insert(transfer_syntax, bytes.clone()));
     Ok(bytes)
 }
