@@ -21,7 +21,7 @@ use dicom_ul::pdu::{
 
 use super::deadline::Deadline;
 use super::dimse::{self, Command};
-use super::incoming::{Incoming, Meta};
+use super::incoming::{Incoming, Meta, NextFile};
 use super::wire::{Fragment, Unit, Wire, WireError};
 use crate::config::Config;
 use crate::error_text::one_line;
@@ -119,6 +119,12 @@ pub fn serve<S: Connection>(
     let mut state = State::Idle {
         command: Vec::new(),
     };
+    let mut filing = Filing {
+        peer,
+        config,
+        tally,
+        next_file: NextFile::default(),
+    };
     let max_pdu = association.local_max_pdu_length();
     let (_, already_read) = association.get_mut();
     let mut wire = Wire::new(max_pdu, already_read);
@@ -161,7 +167,7 @@ pub fn serve<S: Connection>(
                 "data for presentation context {context}, which was not accepted"
             ));
         };
-        let (next, reply) = match state.take(fragment, transfer_syntax, peer, config, tally) {
+        let (next, reply) = match state.take(fragment, transfer_syntax, &mut filing) {
             Ok(step) => step,
             Err(why) => return End::Aborted(why),
         };
@@ -178,6 +184,8 @@ pub fn serve<S: Connection>(
             if let Err(e) = association.send(&pdu) {
                 return End::Lost(brief(one_line(&e)));
             }
+            // While the peer prepares its next request.
+            filing.next_file.prepare(config.datadir.as_std_path());
         }
         if progress && !deadline.arm(timeout) {
             return timed_out();
@@ -283,6 +291,14 @@ fn brief(text: String) -> String {
     }
 }
 
+/// What filing an association's instances takes, beyond the instance.
+struct Filing<'a> {
+    peer: &'a Peer<'a>,
+    config: &'a Config,
+    tally: &'a mut Tally,
+    next_file: NextFile,
+}
+
 /// Where an association is between PDVs.
 enum State {
     /// Between messages, or reading a command set.
@@ -308,9 +324,7 @@ impl State {
         self,
         fragment: Fragment,
         transfer_syntax: &str,
-        peer: &Peer,
-        config: &Config,
-        tally: &mut Tally,
+        filing: &mut Filing,
     ) -> Result<(State, Reply), String> {
         let context = fragment.context;
         match (self, fragment.kind) {
@@ -323,7 +337,7 @@ impl State {
                     return Ok((State::Idle { command }, None));
                 }
                 let request = dimse::parse(&command)?;
-                Self::command(request, context, transfer_syntax, peer, config, tally)
+                Self::command(request, context, transfer_syntax, filing)
             }
             (State::Idle { .. }, PDataValueType::Data) => {
                 Err("a data set without a command".into())
@@ -357,7 +371,7 @@ impl State {
                         None,
                     ));
                 }
-                let (status, comment) = file_away(&request, file, peer, config, tally);
+                let (status, comment) = file_away(&request, file, filing);
                 let reply =
                     dimse::response(&request, dimse::C_STORE_RSP, status, comment.as_deref());
                 Ok((
@@ -375,13 +389,11 @@ impl State {
         request: Command,
         context: u8,
         transfer_syntax: &str,
-        peer: &Peer,
-        config: &Config,
-        tally: &mut Tally,
+        filing: &mut Filing,
     ) -> Result<(State, Reply), String> {
         match (request.field, request.has_data_set) {
             (dimse::C_ECHO_RQ, false) => {
-                tally.echoes += 1;
+                filing.tally.echoes += 1;
                 let reply = dimse::response(&request, dimse::C_ECHO_RSP, dimse::SUCCESS, None);
                 Ok((
                     State::Idle {
@@ -402,10 +414,11 @@ impl State {
                     transfer_syntax,
                     sop_class_uid: &class,
                     sop_instance_uid: &instance,
-                    source_ae_title: peer.ae_title,
+                    source_ae_title: filing.peer.ae_title,
                 };
-                let file = Incoming::start(config.datadir.as_std_path(), &meta)
-                    .map_err(|e| format!("cannot write into the data dir {}: {e}", config.datadir));
+                let datadir = &filing.config.datadir;
+                let file = Incoming::start(datadir.as_std_path(), &meta, &mut filing.next_file)
+                    .map_err(|e| format!("cannot write into the data dir {datadir}: {e}"));
                 Ok((
                     State::Storing {
                         request,
@@ -432,17 +445,21 @@ impl State {
 fn file_away(
     request: &Command,
     file: Result<Incoming, String>,
-    peer: &Peer,
-    config: &Config,
-    tally: &mut Tally,
+    filing: &mut Filing,
 ) -> (u16, Option<String>) {
+    let Filing {
+        peer,
+        config,
+        tally,
+        next_file,
+    } = filing;
     tally.instances += 1;
     let instance = request.sop_instance_uid.as_deref().unwrap_or("?");
     let name = format!("{}@{}/{instance}", peer.ae_title.trim(), peer.address);
     let result = match file {
         Ok(incoming) => {
             tally.bytes += incoming.bytes();
-            match incoming.finish() {
+            match incoming.finish(next_file) {
                 Ok(file) => pipeline::repack_received(file, &received_name(instance), config),
                 Err(e) => Err(RepackError::Read(FileReadError::Read(e))),
             }

@@ -2,12 +2,18 @@
 //! dir's file system as the data set streams in (never held in memory),
 //! with a file meta group of our making in front of the data set, which is
 //! kept bit for bit as it arrived.
+//!
+//! The file is made ready before the request comes ([`NextFile`]): a
+//! sender waits for each response before it sends its next instance, so
+//! whatever is done while it prepares that instance costs nothing, and
+//! what is done while the data streams in delays the response.
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
 use dicom_object::meta::FileMetaTableBuilder;
+use rustix::fs::FallocateFlags;
 
 use crate::placing::unnamed::{Unnamed, creating_dir};
 
@@ -30,14 +36,56 @@ pub struct Meta<'a> {
 /// association before the failure is answered.
 pub struct Incoming {
     file: Unnamed,
+    /// The bytes allocated ahead (see [`NextFile`]).
+    room: u64,
     failure: Option<io::Error>,
+    /// The meta group's bytes (with the preamble), then the data set's.
+    head: u64,
     bytes: u64,
 }
 
+/// The most a [`NextFile`] is given room for: an instance at most this
+/// large is written into blocks allocated ahead; a larger one allocates
+/// the rest as it streams in.
+const ROOM_LIMIT: u64 = 16 << 20;
+
+/// The file an association's next instance goes into, made while its peer
+/// prepares the request: created unnamed, and given room (allocated) for
+/// as many bytes as the association's last instance took, as a series'
+/// instances are alike. Allocating the blocks (or tmpfs pages) was a third
+/// of writing a data set as it streamed in. What room is not used is
+/// given back when the instance is complete.
+#[derive(Default)]
+pub struct NextFile {
+    ready: Option<(Unnamed, u64)>,
+    /// The size of the last instance received.
+    last_size: u64,
+}
+
+impl NextFile {
+    /// Makes the file ready in `datadir`, unless one is. A failure is left
+    /// for the instance to meet (and answer) when it comes.
+    pub fn prepare(&mut self, datadir: &Path) {
+        if self.ready.is_some() {
+            return;
+        }
+        let Ok(file) = Unnamed::create_in(datadir, 0o666) else {
+            return;
+        };
+        let wanted = self.last_size.min(ROOM_LIMIT);
+        let room = match wanted > 0 {
+            true => rustix::fs::fallocate(file.file(), FallocateFlags::empty(), 0, wanted)
+                .map_or(0, |()| wanted),
+            false => 0,
+        };
+        self.ready = Some((file, room));
+    }
+}
+
 impl Incoming {
-    /// Starts a file in `datadir` (made if missing) with the meta group of
-    /// `meta`.
-    pub fn start(datadir: &Path, meta: &Meta) -> io::Result<Incoming> {
+    /// Starts a file with the meta group of `meta`: the one `next` has
+    /// ready, or a new one in `datadir` (made if missing).
+    pub fn start(datadir: &Path, meta: &Meta, next: &mut NextFile) -> io::Result<Incoming> {
         let group = FileMetaTableBuilder::new()
             .transfer_syntax(meta.transfer_syntax)
             .media_storage_sop_class_uid(meta.sop_class_uid)
@@ -52,15 +100,23 @@ impl Incoming {
         group
             .write(&mut head)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        // rw-r--r-- less the umask, as storescp makes its files.
-        let file = creating_dir(datadir, || Unnamed::create_in(datadir, 0o666))?;
+        let (file, room) = match next.ready.take() {
+            Some(ready) => ready,
+            // rw-r--r-- less the umask, as storescp makes its files.
+            None => (
+                creating_dir(datadir, || Unnamed::create_in(datadir, 0o666))?,
+                0,
+            ),
+        };
         let mut incoming = Incoming {
             file,
+            room,
             failure: None,
+            head: 0,
             bytes: 0,
         };
         incoming.write(&head);
-        incoming.bytes = 0;
+        (incoming.head, incoming.bytes) = (incoming.bytes, 0);
         match incoming.failure.take() {
             Some(e) => Err(e),
             None => Ok(incoming),
@@ -83,11 +139,17 @@ impl Incoming {
         self.bytes
     }
 
-    /// The complete file, unnamed, or why it could not be written.
-    pub fn finish(self) -> io::Result<Unnamed> {
-        match self.failure {
-            Some(e) => Err(e),
-            None => Ok(self.file),
+    /// The complete file, unnamed, or why it could not be written. `next`
+    /// learns its size.
+    pub fn finish(self, next: &mut NextFile) -> io::Result<Unnamed> {
+        if let Some(e) = self.failure {
+            return Err(e);
         }
+        let size = self.head + self.bytes;
+        if self.room > size {
+            self.file.file().set_len(size)?;
+        }
+        next.last_size = size;
+        Ok(self.file)
     }
 }

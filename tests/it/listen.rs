@@ -630,6 +630,49 @@ fn a_large_instance_is_received_with_bounded_memory() {
     assert!(data_set(&received) == data_set(&sent), "not bit for bit");
 }
 
+/// Each instance's file is made ready, with room for as many bytes as the
+/// last one took, before it comes: a smaller instance after a larger one
+/// still arrives bit for bit, and the room it did not use is given back.
+#[test]
+fn room_made_ahead_for_a_smaller_instance_is_given_back() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let large = tmp.path().join("large.dcm");
+    write_large_instance(&large, 4 << 20);
+    let examples = sag_anon_files();
+    let sent: Vec<Vec<u8>> = [&large, &examples[1], &examples[2]]
+        .iter()
+        .map(|path| std::fs::read(path).unwrap())
+        .collect();
+    let uid = "1.2.826.0.1.3680043.8.498.59";
+    let instances: Vec<(String, Vec<u8>)> = (1..)
+        .zip(&sent)
+        .map(|(n, bytes)| (format!("{uid}.{n}"), data_set(bytes).to_vec()))
+        .collect();
+    let mut listener = Listener::start(&["--fsync", "never"]);
+    let statuses = raw_scu::send(listener.port, AE_TITLE, &instances);
+    let out = listener.stop();
+    assert_eq!(statuses, [0; 3], "{}", String::from_utf8_lossy(&out.stderr));
+    let placed = files_under(&listener.data());
+    assert_eq!(placed.len(), 3);
+    for path in placed {
+        let received = std::fs::read(&path).unwrap();
+        assert!(
+            sent.iter()
+                .any(|bytes| data_set(bytes) == data_set(&received)),
+            "{}: not bit for bit what was sent",
+            path.display()
+        );
+        let allocated = std::fs::metadata(&path).unwrap().blocks() * 512;
+        assert!(
+            allocated < received.len() as u64 + 8192,
+            "{}: {allocated} bytes allocated for {}",
+            path.display(),
+            received.len()
+        );
+    }
+}
+
 /// An MR instance of the example series with `size` bytes of pixel data.
 fn write_large_instance(path: &Path, size: usize) {
     use dicom_core::{DataElement, PrimitiveValue, VR};
