@@ -8,7 +8,13 @@
 //! Directories are created when an operation finds them missing, not
 //! checked beforehand: they almost always exist, and a check per file
 //! would cost system calls on every call.
+//!
+//! A file can be made ahead of need ([`make_ready`]): rx-listen makes the
+//! files of a sender's next instance while the sender prepares it, which
+//! costs it nothing, instead of after the request came, which delays the
+//! response (on ext4, making an inode was most of filing an instance).
 
+use std::cell::RefCell;
 use std::fs::{self, File, Permissions};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -16,7 +22,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+use rustix::fs::{AtFlags, CWD, FallocateFlags, Mode, OFlags};
 use tempfile::{Builder, TempPath};
 
 /// Temporary files carry this prefix and suffix, so leftovers of a killed
@@ -30,13 +36,56 @@ pub struct Unnamed {
     dir: PathBuf,
     /// The temporary name, when the file system could not leave it unnamed.
     temp: Option<TempPath>,
+    /// The bytes allocated ahead (see [`make_ready`]).
+    room: u64,
+}
+
+/// The permission bits of the files made ahead: rw-rw-rw- less the umask,
+/// as storescp and Python's open() make files.
+const READY_MODE: u32 = 0o666;
+
+thread_local! {
+    /// The files this thread made ahead of need, for [`Unnamed::create_in`]
+    /// to take.
+    static READY: RefCell<Vec<Unnamed>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Makes an unnamed file in `dir` with room (blocks, or tmpfs pages,
+/// allocated) for `room` bytes, for this thread's next
+/// [`Unnamed::create_in`] in `dir` to take, unless one is ready there. A
+/// failure is left for that call to meet and report.
+pub fn make_ready(dir: &Path, room: u64) {
+    if READY.with_borrow(|ready| ready.iter().any(|file| file.dir == dir)) {
+        return;
+    }
+    let Ok(mut file) = Unnamed::create_new(dir, READY_MODE) else {
+        return;
+    };
+    if room > 0 && rustix::fs::fallocate(&file.file, FallocateFlags::empty(), 0, room).is_ok() {
+        file.room = room;
+    }
+    READY.with_borrow_mut(|ready| ready.push(file));
 }
 
 impl Unnamed {
     /// A new, empty file on the file system of `dir`, with the permission
     /// bits `mode` (less the umask, as for any new file), open for writing
-    /// and reading (a received instance is read back before it is named).
+    /// and reading (a received instance is read back before it is named):
+    /// the one made ready there, if any (see [`make_ready`]).
     pub fn create_in(dir: &Path, mode: u32) -> io::Result<Unnamed> {
+        let ready = READY.with_borrow_mut(|ready| {
+            let index = ready.iter().position(|file| file.dir == dir);
+            index
+                .filter(|_| mode == READY_MODE)
+                .map(|i| ready.swap_remove(i))
+        });
+        match ready {
+            Some(file) => Ok(file),
+            None => Unnamed::create_new(dir, mode),
+        }
+    }
+
+    fn create_new(dir: &Path, mode: u32) -> io::Result<Unnamed> {
         if proc_fd_dir().is_some() {
             let flags = OFlags::RDWR | OFlags::TMPFILE | OFlags::CLOEXEC;
             match rustix::fs::open(dir, flags, Mode::from_raw_mode(mode)) {
@@ -45,6 +94,7 @@ impl Unnamed {
                         file: File::from(fd),
                         dir: dir.to_path_buf(),
                         temp: None,
+                        room: 0,
                     });
                 }
                 Err(e) if e == rustix::io::Errno::NOENT || e == rustix::io::Errno::NOTDIR => {
@@ -62,11 +112,21 @@ impl Unnamed {
             file,
             dir: dir.to_path_buf(),
             temp: Some(temp),
+            room: 0,
         })
     }
 
     pub fn file(&self) -> &File {
         &self.file
+    }
+
+    /// Ends the file after its first `size` bytes if it was given more room
+    /// (its writer is done with it).
+    pub fn give_back_room(&self, size: u64) -> io::Result<()> {
+        match self.room > size {
+            true => self.file.set_len(size),
+            false => Ok(()),
+        }
     }
 
     /// Gives the file the name `path` (on the same file system). Fails
@@ -196,5 +256,39 @@ mod tests {
         creating_parent(&path, || file.link(&path)).unwrap();
         assert!(path.is_file());
         assert!(deep.is_dir());
+    }
+
+    #[test]
+    fn a_file_made_ready_is_taken_once_in_its_directory_and_gives_back_its_room() {
+        use std::os::unix::fs::MetadataExt;
+        let (dir, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        make_ready(dir.path(), 1 << 20);
+        let inode = |file: &Unnamed| file.file().metadata().unwrap().ino();
+        let ready = READY.with_borrow(|ready| inode(&ready[0]));
+        // Another directory, or other permissions, make a new file.
+        assert_ne!(
+            inode(&Unnamed::create_in(other.path(), READY_MODE).unwrap()),
+            ready
+        );
+        assert_ne!(
+            inode(&Unnamed::create_in(dir.path(), 0o600).unwrap()),
+            ready
+        );
+        let file = Unnamed::create_in(dir.path(), READY_MODE).unwrap();
+        assert_eq!(inode(&file), ready);
+        assert_ne!(
+            inode(&Unnamed::create_in(dir.path(), READY_MODE).unwrap()),
+            ready
+        );
+        assert!(names(dir.path()).is_empty(), "a ready file is listed");
+        file.file().write_all(b"data set").unwrap();
+        file.give_back_room(8).unwrap();
+        let metadata = file.file().metadata().unwrap();
+        assert_eq!(metadata.len(), 8);
+        assert!(
+            metadata.blocks() * 512 <= 8192,
+            "{} blocks",
+            metadata.blocks()
+        );
     }
 }

@@ -21,7 +21,7 @@ use dicom_ul::pdu::{
 
 use super::deadline::Deadline;
 use super::dimse::{self, Command};
-use super::incoming::{Incoming, Meta, NextFile};
+use super::incoming::{Incoming, Meta, NextInstance};
 use super::wire::{Fragment, Unit, Wire, WireError};
 use crate::config::Config;
 use crate::error_text::one_line;
@@ -123,7 +123,7 @@ pub fn serve<S: Connection>(
         peer,
         config,
         tally,
-        next_file: NextFile::default(),
+        next_instance: NextInstance::default(),
     };
     let max_pdu = association.local_max_pdu_length();
     let (_, already_read) = association.get_mut();
@@ -185,7 +185,7 @@ pub fn serve<S: Connection>(
                 return End::Lost(brief(one_line(&e)));
             }
             // While the peer prepares its next request.
-            filing.next_file.prepare(config.datadir.as_std_path());
+            filing.next_instance.make_ready(config);
         }
         if progress && !deadline.arm(timeout) {
             return timed_out();
@@ -296,7 +296,7 @@ struct Filing<'a> {
     peer: &'a Peer<'a>,
     config: &'a Config,
     tally: &'a mut Tally,
-    next_file: NextFile,
+    next_instance: NextInstance,
 }
 
 /// Where an association is between PDVs.
@@ -417,7 +417,7 @@ impl State {
                     source_ae_title: filing.peer.ae_title,
                 };
                 let datadir = &filing.config.datadir;
-                let file = Incoming::start(datadir.as_std_path(), &meta, &mut filing.next_file)
+                let file = Incoming::start(datadir.as_std_path(), &meta)
                     .map_err(|e| format!("cannot write into the data dir {datadir}: {e}"));
                 Ok((
                     State::Storing {
@@ -451,7 +451,7 @@ fn file_away(
         peer,
         config,
         tally,
-        next_file,
+        next_instance,
     } = filing;
     tally.instances += 1;
     let instance = request.sop_instance_uid.as_deref().unwrap_or("?");
@@ -459,7 +459,7 @@ fn file_away(
     let result = match file {
         Ok(incoming) => {
             tally.bytes += incoming.bytes();
-            match incoming.finish(next_file) {
+            match incoming.finish(next_instance) {
                 Ok(file) => pipeline::repack_received(file, &received_name(instance), config),
                 Err(e) => Err(RepackError::Read(FileReadError::Read(e))),
             }

@@ -3,19 +3,17 @@
 //! with a file meta group of our making in front of the data set, which is
 //! kept bit for bit as it arrived.
 //!
-//! The file is made ready before the request comes ([`NextFile`]): a
-//! sender waits for each response before it sends its next instance, so
-//! whatever is done while it prepares that instance costs nothing, and
-//! what is done while the data streams in delays the response.
+//! Its files are made before the request comes ([`NextInstance`]).
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
 use dicom_object::meta::FileMetaTableBuilder;
-use rustix::fs::FallocateFlags;
 
-use crate::placing::unnamed::{Unnamed, creating_dir};
+use crate::config::Config;
+use crate::placing::unnamed::{self, Unnamed, creating_dir};
+use crate::records;
 
 /// Our implementation class UID (a UUID-derived UID, PS3.5 B.2) and
 /// version name, in the meta group of every file rx-listen writes.
@@ -36,56 +34,42 @@ pub struct Meta<'a> {
 /// association before the failure is answered.
 pub struct Incoming {
     file: Unnamed,
-    /// The bytes allocated ahead (see [`NextFile`]).
-    room: u64,
     failure: Option<io::Error>,
     /// The meta group's bytes (with the preamble), then the data set's.
     head: u64,
     bytes: u64,
 }
 
-/// The most a [`NextFile`] is given room for: an instance at most this
-/// large is written into blocks allocated ahead; a larger one allocates
-/// the rest as it streams in.
+/// The most room made ahead for an instance: one at most this large is
+/// written into blocks allocated ahead; a larger one allocates the rest as
+/// it streams in.
 const ROOM_LIMIT: u64 = 16 << 20;
 
-/// The file an association's next instance goes into, made while its peer
-/// prepares the request: created unnamed, and given room (allocated) for
-/// as many bytes as the association's last instance took, as a series'
-/// instances are alike. Allocating the blocks (or tmpfs pages) was a third
-/// of writing a data set as it streamed in. What room is not used is
-/// given back when the instance is complete.
+/// What an association's next instance needs, made while its peer prepares
+/// the request (see [`unnamed::make_ready`]): its file, with room for as
+/// many bytes as the association's last instance took (a series' instances
+/// are alike; allocating was a third of writing a data set as it streamed
+/// in), and the file of its image record.
 #[derive(Default)]
-pub struct NextFile {
-    ready: Option<(Unnamed, u64)>,
+pub struct NextInstance {
     /// The size of the last instance received.
     last_size: u64,
 }
 
-impl NextFile {
-    /// Makes the file ready in `datadir`, unless one is. A failure is left
-    /// for the instance to meet (and answer) when it comes.
-    pub fn prepare(&mut self, datadir: &Path) {
-        if self.ready.is_some() {
-            return;
+impl NextInstance {
+    pub fn make_ready(&self, config: &Config) {
+        let room = self.last_size.min(ROOM_LIMIT);
+        unnamed::make_ready(config.datadir.as_std_path(), room);
+        if let Some(logdir) = &config.logdir {
+            records::make_image_record_ready(logdir.as_std_path());
         }
-        let Ok(file) = Unnamed::create_in(datadir, 0o666) else {
-            return;
-        };
-        let wanted = self.last_size.min(ROOM_LIMIT);
-        let room = match wanted > 0 {
-            true => rustix::fs::fallocate(file.file(), FallocateFlags::empty(), 0, wanted)
-                .map_or(0, |()| wanted),
-            false => 0,
-        };
-        self.ready = Some((file, room));
     }
 }
 
 impl Incoming {
-    /// Starts a file with the meta group of `meta`: the one `next` has
-    /// ready, or a new one in `datadir` (made if missing).
-    pub fn start(datadir: &Path, meta: &Meta, next: &mut NextFile) -> io::Result<Incoming> {
+    /// Starts a file in `datadir` (made if missing) with the meta group of
+    /// `meta`.
+    pub fn start(datadir: &Path, meta: &Meta) -> io::Result<Incoming> {
         let group = FileMetaTableBuilder::new()
             .transfer_syntax(meta.transfer_syntax)
             .media_storage_sop_class_uid(meta.sop_class_uid)
@@ -100,17 +84,10 @@ impl Incoming {
         group
             .write(&mut head)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let (file, room) = match next.ready.take() {
-            Some(ready) => ready,
-            // rw-r--r-- less the umask, as storescp makes its files.
-            None => (
-                creating_dir(datadir, || Unnamed::create_in(datadir, 0o666))?,
-                0,
-            ),
-        };
+        // rw-rw-rw- less the umask, as storescp makes its files.
+        let file = creating_dir(datadir, || Unnamed::create_in(datadir, 0o666))?;
         let mut incoming = Incoming {
             file,
-            room,
             failure: None,
             head: 0,
             bytes: 0,
@@ -141,14 +118,12 @@ impl Incoming {
 
     /// The complete file, unnamed, or why it could not be written. `next`
     /// learns its size.
-    pub fn finish(self, next: &mut NextFile) -> io::Result<Unnamed> {
+    pub fn finish(self, next: &mut NextInstance) -> io::Result<Unnamed> {
         if let Some(e) = self.failure {
             return Err(e);
         }
         let size = self.head + self.bytes;
-        if self.room > size {
-            self.file.file().set_len(size)?;
-        }
+        self.file.give_back_room(size)?;
         next.last_size = size;
         Ok(self.file)
     }

@@ -33,6 +33,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::placing::Placed;
+use crate::placing::unnamed;
 use crate::reading::Header;
 pub use fields::EveryElement;
 use fields::{Fields, PATIENT_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Single, text_or_not_defined};
@@ -70,6 +71,17 @@ pub fn series_records_due(logdir: &Path, header: &Header) -> bool {
     !seen::exists(&logdir.join(record))
 }
 
+/// Our work directory in `logdir` (see [`WorkDir`]).
+fn work_dir(logdir: &Path) -> PathBuf {
+    logdir.join(".rx-repack")
+}
+
+/// Makes the file of this thread's next image record ready (see
+/// [`unnamed::make_ready`]).
+pub fn make_image_record_ready(logdir: &Path) {
+    unnamed::make_ready(&work_dir(logdir), 0);
+}
+
 /// Writes the records of the instance `header`, now `placed`.
 ///
 /// `header` needs the elements of [`tags_per_file`]; the records written
@@ -83,7 +95,7 @@ pub fn write_records(
     placed: &Placed,
     durable: bool,
 ) -> Result<(), RecordError> {
-    let work = WorkDir::new(logdir.join(".rx-repack"), durable);
+    let work = WorkDir::new(work_dir(logdir), durable);
     let text = |tag| text_or_not_defined(header, tag);
     let (study_uid, series_uid) = (
         text(tags::STUDY_INSTANCE_UID),
