@@ -10,8 +10,16 @@
 #   (e) rx-listen --fsync always           (its default)
 #
 # (c), (d) and (e) write the tree and pypx's records; (c) names its files
-# uniquely (+uf: the four senders below send the same SOP instance UIDs). Each run starts with
-# empty directories. Then four senders at once, each sending the series
+# uniquely (+uf: the four senders below send the same SOP instance UIDs).
+# The runs go in rounds, each contender once per round in an order rotated
+# each round: this machine drifts (a contender's median moved by 1.8x
+# between two blocks of runs), and a drift then hits every contender
+# alike. Each run starts with empty directories: the last run's files are
+# moved aside, and deleted after each round (then the suite waits for
+# BENCH_SETTLE seconds, 6 unless the files are on tmpfs): ext4 without a
+# journal (this machine's disk) skips inodes freed in the last 5 s, so
+# deleting right before a run made each new file's inode a scan.
+# Then four senders at once, each sending the series
 # under a study (and series) of its own, 768 instances: (c), (d) and (e)
 # again, in instances/s and MB/s. The results go to OUT (a Markdown table)
 # and, drawn, to OUT with .svg for .md (benches/listen_report.py).
@@ -19,7 +27,7 @@
 # Usage: benches/listen.sh [--quick]
 # --quick (CI): 3 runs of (c) and (e), one sender; fails unless rx-listen
 # (e) is faster than storescp with rx-repack (c).
-# Environment: RUNS (default 10), BENCH_TMPDIR (where the received files
+# Environment: RUNS (rounds after a warm-up one; default 10), BENCH_TMPDIR (where the received files
 # go; default /dev/shm, a RAM file system: set it to a directory on a disk
 # to measure the disk), OUT (default target/bench/listen.md).
 # Needs: hyperfine, DCMTK (storescp, storescu), ./get_examples.sh.
@@ -66,8 +74,8 @@ start() { # name command...: runs a server in the background on $port
 send="storescu -aec RX +sd 127.0.0.1"
 
 start a storescp --ignore -aet RX $((port + 1))
-mkdir -p "$work/b"
-start b storescp -aet RX -od "$work/b" $((port + 2))
+mkdir -p "$work/b/in"
+start b storescp -aet RX -od "$work/b/in" $((port + 2))
 mkdir -p "$work/c/in"
 start c storescp --fork +uf -aet RX -od "$work/c/in" -xcr \
   "$rx_repack --xcrdir #p --xcrfile #f --datadir $work/c/data --logdir $work/c/log --cleanup" $((port + 3))
@@ -81,15 +89,49 @@ expect_placed() { # count: (c), (d) and (e) must each have placed that many
     [ "$n" -eq "$1" ] || { echo "listen: ($name) placed $n of $1" >&2; exit 1; }
   done
 }
-clear() { echo "rm -rf $work/$1/data $work/$1/log $work/$1/in/*; sync"; }
+clear() { # name: its last run's files moved aside, its input dir made
+  echo "aside=$work/trash/\$(date +%s%N); mkdir -p \$aside;
+    for dir in data log in; do [ ! -e $work/$1/\$dir ] || mv $work/$1/\$dir \$aside; done;
+    mkdir $work/$1/in; sync"
+}
+settle=${BENCH_SETTLE:-6}
+[ "$(df -T "$work" | awk 'NR==2 {print $2}')" = tmpfs ] && settle=${BENCH_SETTLE:-0}
+rounds() { # json (name prepare command)...: hyperfine, one run each per round
+  local json=$1 round i at n
+  shift
+  local -a contenders=("$@") args
+  n=$((${#contenders[@]} / 3))
+  for round in $(seq 0 "$RUNS"); do
+    args=()
+    for i in $(seq 0 $((n - 1))); do
+      at=$(((i + round) % n * 3))
+      args+=(-n "${contenders[at]}" --prepare "${contenders[at + 1]}" "${contenders[at + 2]}")
+    done
+    hyperfine --style none --runs 1 --export-json "$work/round-$round.json" "${args[@]}"
+    rm -rf "$work/trash"
+    sync
+    sleep "$settle"
+  done
+  # Round 0 warms up; the others, merged as one hyperfine run.
+  python3 - "$json" $(seq -f "$work/round-%g.json" 1 "$RUNS") <<'EOF'
+import json, statistics, sys
+times = {}
+for path in sys.argv[2:]:
+    for result in json.load(open(path))["results"]:
+        times.setdefault(result["command"], []).extend(result["times"])
+results = [{"command": name, "times": t, "mean": statistics.mean(t),
+            "median": statistics.median(t)} for name, t in times.items()]
+json.dump({"results": results}, open(sys.argv[1], "w"), indent=1)
+EOF
+}
 all_placed() { # name count: waits until storescp's rx-repacks placed them
   echo "while [ \$(find $work/$1/data -name '*.dcm' 2>/dev/null | wc -l) -lt $2 ]; do sleep 0.005; done"
 }
 
 if $quick; then
-  hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$work/times.json" \
-    -n c --prepare "$(clear c)" "$send $((port + 3)) $series && $(all_placed c 192)" \
-    -n e --prepare "$(clear e)" "$send $((port + 5)) $series" >&2
+  rounds "$work/times.json" \
+    c "$(clear c)" "$send $((port + 3)) $series && $(all_placed c 192)" \
+    e "$(clear e)" "$send $((port + 5)) $series"
   python3 - "$work/times.json" <<'EOF'
 import json, sys
 median = {r["command"]: r["median"] for r in json.load(open(sys.argv[1]))["results"]}
@@ -100,12 +142,12 @@ EOF
   exit
 fi
 
-hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$work/times.json" \
-  -n a --prepare "sync" "$send $((port + 1)) $series" \
-  -n b --prepare "rm -rf $work/b/*; sync" "$send $((port + 2)) $series" \
-  -n c --prepare "$(clear c)" "$send $((port + 3)) $series && $(all_placed c 192)" \
-  -n d --prepare "$(clear d)" "$send $((port + 4)) $series" \
-  -n e --prepare "$(clear e)" "$send $((port + 5)) $series" >&2
+rounds "$work/times.json" \
+  a "sync" "$send $((port + 1)) $series" \
+  b "$(clear b)" "$send $((port + 2)) $series" \
+  c "$(clear c)" "$send $((port + 3)) $series && $(all_placed c 192)" \
+  d "$(clear d)" "$send $((port + 4)) $series" \
+  e "$(clear e)" "$send $((port + 5)) $series"
 
 expect_placed 192
 
@@ -119,10 +161,10 @@ done
 four() { # port: four storescu at once, one study each
   echo "for i in 1 2 3 4; do $send $1 $work/studies/\$i & done; wait"
 }
-hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$work/four.json" \
-  -n c --prepare "$(clear c)" "$(four $((port + 3))) && $(all_placed c 768)" \
-  -n d --prepare "$(clear d)" "$(four $((port + 4)))" \
-  -n e --prepare "$(clear e)" "$(four $((port + 5)))" >&2
+rounds "$work/four.json" \
+  c "$(clear c)" "$(four $((port + 3))) && $(all_placed c 768)" \
+  d "$(clear d)" "$(four $((port + 4)))" \
+  e "$(clear e)" "$(four $((port + 5)))"
 expect_placed 768
 bytes=$(du -sb "$work/studies" | cut -f1)
 

@@ -67,6 +67,9 @@ def main():
           f"--fsync always costs {(median['e'] - median['d']) / ONE_SENDER * 1e3:.2f} ms "
           "per instance")
     print()
+    print(f"No receiver can be faster than the sender's floor: (a) / (c) is "
+          f"{median['a'] / median['c']:.2f}x, the best (d) / (c) could be in this run.")
+    print()
     print(f"Four storescu at once, {FOUR_SENDERS} instances "
           f"({four_bytes / 1e6:.0f} MB) under four studies:\n")
     print("| | receiver | median | instances/s | MB/s | runs |")
