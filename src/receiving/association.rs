@@ -1,7 +1,7 @@
-//! One association, once negotiated: its PDUs read one at a time (each at
-//! most the PDU length we announced), commands answered, each C-STORE's
-//! data set streamed into a file that is filed when it is complete, and
-//! only then acknowledged.
+//! One association, once negotiated: its PDUs read as they come (each at
+//! most the PDU length we announced; see [`super::wire`]), commands
+//! answered, each C-STORE's data set streamed into a file that is filed
+//! when it is complete, and only then acknowledged.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -32,9 +32,9 @@ use crate::report::Report;
 /// A command set larger than this is not a command set.
 const COMMAND_LIMIT: usize = 64 << 10;
 
-/// Progress, for the deadline: a PDU that completes a command set, a
-/// data set or the association, or P-DATA bringing the bytes received
-/// since the last progress to this many. A peer must make progress
+/// Progress, for the deadline: a fragment that completes a command set or
+/// a data set, a PDU other than P-DATA-TF, or fragments bringing the bytes
+/// received since the last progress to this many. A peer must make progress
 /// within the timeout of each wait (see [`serve`]).
 pub const MIN_PROGRESS: usize = 4096;
 
@@ -91,7 +91,7 @@ impl Connection for TlsStream {
 ///
 /// `timeout` is both the socket's read timeout and the progress deadline
 /// (`None`: neither): each time the peer makes progress (see
-/// [`MIN_PROGRESS`]) `deadline` is held while the PDU is handled (an
+/// [`MIN_PROGRESS`]) `deadline` is held while that is handled (an
 /// instance filed), then armed again with `timeout`. A peer that sends
 /// nothing, or too little, for that long is aborted, however it spreads
 /// its bytes over the reads.

@@ -2,9 +2,10 @@
 //! through the same pipeline as rx-repack, in process, as it streams in.
 //!
 //! [`options`] is the command line; [`dimse`] the command sets; the
-//! [`association`] loop reads PDUs and streams each data set into an
-//! [`incoming`] file; this module accepts connections, one thread per
-//! association up to the limit, and stops them on a signal.
+//! [`association`] loop takes what the peer sends from [`wire`] and
+//! streams each data set into an [`incoming`] file; this module accepts
+//! connections, one thread per association up to the limit, and stops
+//! them on a signal.
 
 pub mod access;
 pub mod association;
