@@ -172,8 +172,7 @@ pub fn replace_through(
 
 /// Linking an unnamed file goes through its `/proc/self/fd` entry (linking
 /// the descriptor itself needs a capability ordinary users lack). The
-/// directory is opened once: looking up `/proc/self/fd` cost a third of
-/// each link.
+/// directory is opened once, not walked to through procfs for each link.
 fn proc_fd_dir() -> Option<&'static OwnedFd> {
     static DIR: OnceLock<Option<OwnedFd>> = OnceLock::new();
     DIR.get_or_init(|| {
