@@ -67,6 +67,12 @@ pub fn make_ready(dir: &Path, room: u64) {
     READY.with_borrow_mut(|ready| ready.push(file));
 }
 
+/// Drops the files this thread made ahead (their room given back to the
+/// file system).
+pub fn discard_ready() {
+    READY.with_borrow_mut(Vec::clear);
+}
+
 impl Unnamed {
     /// A new, empty file on the file system of `dir`, with the permission
     /// bits `mode` (less the umask, as for any new file), open for writing
@@ -280,6 +286,9 @@ mod tests {
             ready
         );
         assert!(names(dir.path()).is_empty(), "a ready file is listed");
+        make_ready(dir.path(), 0);
+        discard_ready();
+        assert!(READY.with_borrow(Vec::is_empty), "not discarded");
         file.file().write_all(b"data set").unwrap();
         file.give_back_room(8).unwrap();
         let metadata = file.file().metadata().unwrap();

@@ -153,6 +153,9 @@ pub fn serve<S: Connection>(
         let fragment = match unit {
             Unit::Fragment(fragment) => fragment,
             Unit::Pdu(Pdu::ReleaseRQ) => {
+                // What was made ahead for a next instance is given back
+                // before the peer learns that the association is over.
+                drop(filing);
                 let _ = association.send(&Pdu::ReleaseRP);
                 return End::Released;
             }

@@ -49,7 +49,8 @@ const ROOM_LIMIT: u64 = 16 << 20;
 /// the request (see [`unnamed::make_ready`]): its file, with room for as
 /// many bytes as the association's last instance took (a series' instances
 /// are alike; allocating was a third of writing a data set as it streamed
-/// in), and the file of its image record.
+/// in), and the file of its image record. Dropped with the association
+/// (its thread may serve another).
 #[derive(Default)]
 pub struct NextInstance {
     /// The size of the last instance received.
@@ -63,6 +64,12 @@ impl NextInstance {
         if let Some(logdir) = &config.logdir {
             records::make_image_record_ready(logdir.as_std_path());
         }
+    }
+}
+
+impl Drop for NextInstance {
+    fn drop(&mut self) {
+        unnamed::discard_ready();
     }
 }
 
