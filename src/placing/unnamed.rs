@@ -40,9 +40,9 @@ pub struct Unnamed {
     room: u64,
 }
 
-/// The permission bits of the files made ahead: rw-rw-rw- less the umask,
-/// as storescp and Python's open() make files.
-const READY_MODE: u32 = 0o666;
+/// The permission bits of new files (rw-rw-rw- less the umask, as
+/// storescp and Python's open() make them), and of those made ahead.
+pub const NEW_FILE_MODE: u32 = 0o666;
 
 thread_local! {
     /// The files this thread made ahead of need, for [`Unnamed::create_in`]
@@ -58,7 +58,7 @@ pub fn make_ready(dir: &Path, room: u64) {
     if READY.with_borrow(|ready| ready.iter().any(|file| file.dir == dir)) {
         return;
     }
-    let Ok(mut file) = Unnamed::create_new(dir, READY_MODE) else {
+    let Ok(mut file) = Unnamed::create_new(dir, NEW_FILE_MODE) else {
         return;
     };
     if room > 0 && rustix::fs::fallocate(&file.file, FallocateFlags::empty(), 0, room).is_ok() {
@@ -82,7 +82,7 @@ impl Unnamed {
         let ready = READY.with_borrow_mut(|ready| {
             let index = ready.iter().position(|file| file.dir == dir);
             index
-                .filter(|_| mode == READY_MODE)
+                .filter(|_| mode == NEW_FILE_MODE)
                 .map(|i| ready.swap_remove(i))
         });
         match ready {
@@ -272,17 +272,17 @@ mod tests {
         let ready = READY.with_borrow(|ready| inode(&ready[0]));
         // Another directory, or other permissions, make a new file.
         assert_ne!(
-            inode(&Unnamed::create_in(other.path(), READY_MODE).unwrap()),
+            inode(&Unnamed::create_in(other.path(), NEW_FILE_MODE).unwrap()),
             ready
         );
         assert_ne!(
             inode(&Unnamed::create_in(dir.path(), 0o600).unwrap()),
             ready
         );
-        let file = Unnamed::create_in(dir.path(), READY_MODE).unwrap();
+        let file = Unnamed::create_in(dir.path(), NEW_FILE_MODE).unwrap();
         assert_eq!(inode(&file), ready);
         assert_ne!(
-            inode(&Unnamed::create_in(dir.path(), READY_MODE).unwrap()),
+            inode(&Unnamed::create_in(dir.path(), NEW_FILE_MODE).unwrap()),
             ready
         );
         assert!(names(dir.path()).is_empty(), "a ready file is listed");

@@ -12,7 +12,7 @@ use std::path::Path;
 use dicom_object::meta::FileMetaTableBuilder;
 
 use crate::config::Config;
-use crate::placing::unnamed::{self, Unnamed, creating_dir};
+use crate::placing::unnamed::{self, NEW_FILE_MODE, Unnamed, creating_dir};
 use crate::records;
 
 /// Our implementation class UID (a UUID-derived UID, PS3.5 B.2) and
@@ -35,8 +35,9 @@ pub struct Meta<'a> {
 pub struct Incoming {
     file: Unnamed,
     failure: Option<io::Error>,
-    /// The meta group's bytes (with the preamble), then the data set's.
+    /// The meta group's bytes (with the preamble).
     head: u64,
+    /// The data set's bytes written so far.
     bytes: u64,
 }
 
@@ -91,20 +92,15 @@ impl Incoming {
         group
             .write(&mut head)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        // rw-rw-rw- less the umask, as storescp makes its files.
-        let file = creating_dir(datadir, || Unnamed::create_in(datadir, 0o666))?;
-        let mut incoming = Incoming {
+        let file = creating_dir(datadir, || Unnamed::create_in(datadir, NEW_FILE_MODE))?;
+        let mut writer: &File = file.file();
+        writer.write_all(&head)?;
+        Ok(Incoming {
             file,
             failure: None,
-            head: 0,
+            head: head.len() as u64,
             bytes: 0,
-        };
-        incoming.write(&head);
-        (incoming.head, incoming.bytes) = (incoming.bytes, 0);
-        match incoming.failure.take() {
-            Some(e) => Err(e),
-            None => Ok(incoming),
-        }
+        })
     }
 
     /// Appends a fragment of the data set.

@@ -12,13 +12,13 @@
 use std::io::{self, Read};
 
 use dicom_ul::Pdu;
-use dicom_ul::pdu::{PDataValueType, read_pdu};
+use dicom_ul::pdu::{PDU_HEADER_SIZE, PDV_HEADER_SIZE, PDataValueType, read_pdu};
 
 /// A PDU's header: its type, a reserved byte, its length (big endian).
-const PDU_HEADER: usize = 6;
+const PDU_HEADER: usize = PDU_HEADER_SIZE as usize;
 /// A PDV item's header: its length (big endian), the presentation context
 /// ID, the message control header.
-const PDV_HEADER: usize = 6;
+const PDV_HEADER: usize = PDV_HEADER_SIZE as usize;
 const P_DATA_TF: u8 = 0x04;
 
 /// A piece of a PDV: all of it or a part.
@@ -52,11 +52,10 @@ pub enum WireError {
 }
 
 /// The PDV being handed on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Pdv {
     context: u8,
-    /// A command set's (else a data set's).
-    command: bool,
+    kind: PDataValueType,
     last: bool,
     /// Its data bytes not yet handed on.
     left: usize,
@@ -98,24 +97,23 @@ impl Wire {
     /// The next fragment or PDU, reading from `stream` as needed.
     pub fn next<R: Read>(&mut self, stream: &mut R) -> Result<Unit<'_>, WireError> {
         loop {
-            if let Some(pdv) = self.pdv {
-                if pdv.left > 0 && self.start == self.end {
-                    self.fill(stream, 1)?;
-                }
+            if self.start == self.end && self.pdv.as_ref().is_some_and(|pdv| pdv.left > 0) {
+                self.fill(stream, 1)?;
+            }
+            if let Some(pdv) = self.pdv.take() {
                 let taken = pdv.left.min(self.end - self.start);
                 let left = pdv.left - taken;
-                self.pdv = (left > 0).then_some(Pdv { left, ..pdv });
-                let data = &self.buffer[self.start..self.start + taken];
-                self.start += taken;
-                return Ok(Unit::Fragment(Fragment {
+                let fragment = Fragment {
                     context: pdv.context,
-                    kind: match pdv.command {
-                        true => PDataValueType::Command,
-                        false => PDataValueType::Data,
-                    },
-                    data,
+                    kind: pdv.kind.clone(),
+                    data: &self.buffer[self.start..self.start + taken],
                     ends_message: left == 0 && pdv.last,
-                }));
+                };
+                self.start += taken;
+                if left > 0 {
+                    self.pdv = Some(Pdv { left, ..pdv });
+                }
+                return Ok(Unit::Fragment(fragment));
             }
             if self.pdu_left > 0 {
                 self.start_pdv(stream)?;
@@ -167,7 +165,10 @@ impl Wire {
         let control = header[5];
         self.pdv = Some(Pdv {
             context: header[4],
-            command: control & 0x01 != 0,
+            kind: match control & 0x01 {
+                0 => PDataValueType::Data,
+                _ => PDataValueType::Command,
+            },
             last: control & 0x02 != 0,
             left: length - 2,
         });

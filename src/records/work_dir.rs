@@ -10,7 +10,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::placing::sync_dir;
-use crate::placing::unnamed::{Unnamed, creating_dir, creating_parent};
+use crate::placing::unnamed::{NEW_FILE_MODE, Unnamed, creating_dir, creating_parent};
 
 /// What writes a file's contents.
 pub type Contents<'a> = &'a dyn Fn(&mut dyn Write) -> io::Result<()>;
@@ -37,8 +37,7 @@ impl WorkDir {
     /// A new unnamed file holding what `write` writes (streamed, so that
     /// a large record is never held whole in memory).
     fn unnamed_with(&self, write: Contents) -> io::Result<Unnamed> {
-        // rw-r--r-- less the umask, as Python's open() makes files.
-        let file = creating_dir(&self.dir, || Unnamed::create_in(&self.dir, 0o666))?;
+        let file = creating_dir(&self.dir, || Unnamed::create_in(&self.dir, NEW_FILE_MODE))?;
         let mut out = BufWriter::with_capacity(64 << 10, file.file());
         write(&mut out)?;
         out.flush()?;
