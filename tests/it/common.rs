@@ -10,6 +10,14 @@ use dicom_core::VR;
 use dicom_dictionary_std::tags;
 use walkdir::WalkDir;
 
+/// The SOPInstanceUID of the instance at `path`, as rx-repack reads it.
+pub fn instance_uid(path: &Path) -> String {
+    rx_repack::reading::read_elements(path, &[tags::SOP_INSTANCE_UID])
+        .unwrap()
+        .instance_uid()
+        .unwrap()
+}
+
 /// The directory `get_examples.sh` fills (override with RX_REPACK_EXAMPLES).
 pub fn examples_dir() -> PathBuf {
     std::env::var_os("RX_REPACK_EXAMPLES")

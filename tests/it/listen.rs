@@ -257,14 +257,7 @@ fn comparable(record: &[u8], datadir: &Path) -> Value {
 fn assert_filed_as_rx_repack(listener: &Listener, sources: &[PathBuf], order: &[String]) {
     let by_uid: BTreeMap<String, &PathBuf> = sources
         .iter()
-        .map(|path| {
-            let header = rx_repack::reading::read_elements(
-                path,
-                &[dicom_dictionary_std::tags::SOP_INSTANCE_UID],
-            )
-            .unwrap();
-            (header.instance_uid().unwrap(), path)
-        })
+        .map(|path| (instance_uid(path), path))
         .collect();
     assert_eq!(order.len(), sources.len(), "instances received");
     let tmp = tempfile::tempdir().unwrap();

@@ -43,14 +43,9 @@ fn instances() -> &'static [Instance] {
     INSTANCES.get_or_init(|| {
         sag_anon_files()
             .iter()
-            .map(|path| {
-                let bytes = std::fs::read(path).unwrap();
-                let header =
-                    rx_repack::reading::read_elements(path, &[tags::SOP_INSTANCE_UID]).unwrap();
-                Instance {
-                    uid: header.instance_uid().unwrap(),
-                    data_set: data_set(&bytes).to_vec(),
-                }
+            .map(|path| Instance {
+                uid: instance_uid(path),
+                data_set: data_set(&std::fs::read(path).unwrap()).to_vec(),
             })
             .collect()
     })
@@ -314,26 +309,25 @@ fn fault_scenario(which: Which, fault: Fault, after_first: bool) -> Vec<String> 
         .collect()
 }
 
-#[test]
-fn a_full_read_only_or_unwritable_data_dir_fails_the_instance_and_recovers() {
+/// Every fault of `which` dir, from the start and after a first instance.
+fn assert_every_fault_fails_the_instance_and_recovers(which: Which) {
     let mut problems = Vec::new();
     for fault in [Fault::Full, Fault::ReadOnly, Fault::Unwritable] {
         for after_first in [false, true] {
-            problems.extend(fault_scenario(Which::Data, fault, after_first));
+            problems.extend(fault_scenario(which, fault, after_first));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
+fn a_full_read_only_or_unwritable_data_dir_fails_the_instance_and_recovers() {
+    assert_every_fault_fails_the_instance_and_recovers(Which::Data);
+}
+
+#[test]
 fn a_full_read_only_or_unwritable_log_dir_fails_the_instance_and_recovers() {
-    let mut problems = Vec::new();
-    for fault in [Fault::Full, Fault::ReadOnly, Fault::Unwritable] {
-        for after_first in [false, true] {
-            problems.extend(fault_scenario(Which::Log, fault, after_first));
-        }
-    }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_every_fault_fails_the_instance_and_recovers(Which::Log);
 }
 
 // kill -9.
