@@ -192,9 +192,10 @@ fn slow_and_stalled_peers_are_dropped_in_time_and_good_senders_served() {
         peers.push((
             "an instance in one-byte PDUs",
             scope.spawn(move || {
+                // Made before the command goes: the clock starts with it.
+                let pieces = trickled.iter().map(|b| raw_scu::p_data(0, &[*b])).collect();
                 let mut stream = raw_scu::associate(port, AE_TITLE);
                 stream.write_all(&command_3).unwrap();
-                let pieces = trickled.iter().map(|b| raw_scu::p_data(0, &[*b])).collect();
                 watch(stream, Instant::now(), pieces, Duration::from_millis(50))
             }),
         ));
