@@ -4,11 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use rx_repack::config::Config;
+use rx_repack::filing::{Filing, Reporting};
 use rx_repack::layout::{DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout};
-use rx_repack::pipeline::{self, wanted_tags};
+use rx_repack::pipeline::wanted_tags;
 use rx_repack::placing::Mode;
 use rx_repack::reading::{read_elements, read_whole_header};
+use rx_repack::repacker::config::{PROGRAM, RepackConfig};
+use rx_repack::repacker::repack_path;
 
 fn main() {
     divan::main();
@@ -50,10 +52,10 @@ fn read_header_whole(bencher: divan::Bencher) {
 }
 
 #[divan::bench]
-fn layout_place(bencher: divan::Bencher) {
+fn layout_locate(bencher: divan::Bencher) {
     let header = read_whole_header(&example()).unwrap();
     let layout = layout();
-    bencher.bench(|| layout.place(&|tag| header.text(tag)));
+    bencher.bench(|| layout.locate(&|tag| header.text(tag)));
 }
 
 /// Read, lay out, place (copy) and record one instance, the series'
@@ -62,17 +64,21 @@ fn layout_place(bencher: divan::Bencher) {
 fn repack_one_file(bencher: divan::Bencher) {
     let tmp = tempfile::tempdir().unwrap();
     let src = example();
-    let config = Config {
-        datadir: camino::Utf8PathBuf::from_path_buf(tmp.path().join("data")).unwrap(),
-        logdir: camino::Utf8PathBuf::from_path_buf(tmp.path().join("log")).ok(),
-        layout: layout(),
+    let config = RepackConfig {
+        filing: Filing {
+            datadir: camino::Utf8PathBuf::from_path_buf(tmp.path().join("data")).unwrap(),
+            logdir: camino::Utf8PathBuf::from_path_buf(tmp.path().join("log")).ok(),
+            layout: layout(),
+            quarantine: None,
+            reporting: Reporting {
+                program: PROGRAM,
+                verbosity: 0,
+                ndjson: false,
+            },
+        },
         mode: Mode::Copy,
-        verbosity: 0,
-        ndjson: false,
-        quarantine: None,
-        durable: false,
     };
-    let first = pipeline::repack(&src, &config).unwrap();
+    let first = repack_path(&src, &config).0.unwrap();
     let image_records = tmp.path().join("log/seriesData");
     // Each iteration places the instance anew (a re-delivery would measure
     // the replace path instead).
@@ -86,5 +92,5 @@ fn repack_one_file(bencher: divan::Bencher) {
                 }
             }
         })
-        .bench_values(|()| pipeline::repack(&src, &config).unwrap());
+        .bench_values(|()| repack_path(&src, &config).0.unwrap());
 }

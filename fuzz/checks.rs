@@ -15,11 +15,11 @@ use dicom_dictionary_std::tags;
 use rx_repack::layout::names::{safe_component, sanitize};
 use rx_repack::layout::template::Template;
 use rx_repack::layout::{
-    DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout, Placement,
+    DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout, Location,
 };
 use rx_repack::pipeline::wanted_tags;
 use rx_repack::reading::pytext::element_text;
-use rx_repack::reading::{Header, ReadError, read_elements, read_whole_header};
+use rx_repack::reading::{Header, HeaderError, read_elements, read_whole_header};
 
 /// What the pipeline passes for the hash that makes a name unique.
 const UNIQUE: &str = "0123456789abcdef0123456789abcdef";
@@ -84,7 +84,7 @@ pub fn check_reads_agree(reads: &Reads) {
 fn check_part(
     path: &Path,
     wanted: &[Tag],
-    whole: &Result<Header, ReadError>,
+    whole: &Result<Header, HeaderError>,
     layout: &Layout,
 ) -> Result<(), String> {
     let part = read_elements(path, wanted).map_err(|e| e.to_string())?;
@@ -123,8 +123,8 @@ fn exercise(header: &Header, layout: &Layout) {
             }
         }
     }
-    let placement = layout.place(&|tag| header.text(tag));
-    check_placement(&placement, layout);
+    let location = layout.locate(&|tag| header.text(tag));
+    check_location(&location, layout);
     // The hostile values themselves, as whole path components.
     for tag in [
         tags::PATIENT_ID,
@@ -194,8 +194,8 @@ pub fn check_template_input(data: &[u8]) {
         pick(3, DEFAULT_IMAGE),
     ) {
         let _ = wanted_tags(&layout);
-        check_placement(&layout.place(&value), &layout);
-        check_placement(&layout.place(&|_| None), &layout);
+        check_location(&layout.locate(&value), &layout);
+        check_location(&layout.locate(&|_| None), &layout);
     }
 }
 
@@ -230,30 +230,30 @@ pub fn check_name(text: &str) {
     );
 }
 
-/// Every name a placement gives is a usable path component.
-fn check_placement(placement: &Placement, layout: &Layout) {
-    let components: Vec<_> = placement.series_dir.iter().collect();
+/// Every name a location gives is a usable path component.
+fn check_location(location: &Location, layout: &Layout) {
+    let components: Vec<_> = location.series_dir.iter().collect();
     assert_eq!(
         components.len(),
         3,
         "series dir {:?} is not root/study/series ({layout:?})",
-        placement.series_dir
+        location.series_dir
     );
     for component in components {
         let component = component.to_str().expect("components are ASCII");
         check_component(component, "a series dir component");
     }
-    let name = placement.file_name();
+    let name = location.file_name();
     check_component(&name, "file_name()");
-    let unique = placement.unique_file_name(UNIQUE);
+    let unique = location.unique_file_name(UNIQUE);
     check_component(&unique, "unique_file_name()");
     assert_ne!(unique, name, "unique_file_name() is the plain file name");
-    let missing: BTreeSet<_> = placement.missing.iter().collect();
+    let missing: BTreeSet<_> = location.missing.iter().collect();
     assert_eq!(
         missing.len(),
-        placement.missing.len(),
+        location.missing.len(),
         "missing repeats a keyword: {:?}",
-        placement.missing
+        location.missing
     );
 }
 

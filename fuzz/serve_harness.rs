@@ -4,7 +4,7 @@
 //!
 //! The bytes are written by a client socket, whose writing side is then
 //! closed; the connection is served in process by
-//! `rx_repack::receiving::serve_connection`, as rx-listen serves each
+//! `rx_repack::listener::serve_connection`, as rx-listen serves each
 //! connection it accepts (negotiation, command sets, C-STORE data sets
 //! streamed into files and filed). The client reads what it is sent to
 //! the end; the run is over when the server has closed the connection
@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use rx_repack::receiving::options::{ListenCli, ListenOptions};
-use rx_repack::receiving::serve_connection;
+use rx_repack::listener::cli::ListenCli;
+use rx_repack::listener::config::ListenConfig;
+use rx_repack::listener::serve_connection;
 
 /// A run longer than this is a hang: every input is written at once and
 /// the client closes its side, so the server needs no timeout to end.
@@ -27,10 +28,10 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 /// Runs between clean-ups of the data and log dirs.
 const CLEAN_EVERY: u32 = 200;
 
-/// A loopback listener and rx-listen's options, filing into `dir`.
+/// A loopback listener and rx-listen's config, filing into `dir`.
 pub struct Server {
     listener: TcpListener,
-    options: ListenOptions,
+    config: ListenConfig,
     dir: PathBuf,
     runs: u32,
 }
@@ -59,7 +60,7 @@ impl Server {
         ]);
         Server {
             listener: TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a loopback port"),
-            options: ListenOptions::from_cli(cli).expect("options"),
+            config: ListenConfig::from_cli(cli).expect("a config"),
             dir: dir.to_path_buf(),
             runs: 0,
         }
@@ -71,9 +72,9 @@ impl Server {
         let mut client =
             TcpStream::connect(self.listener.local_addr().unwrap()).expect("a connection");
         let (stream, _) = self.listener.accept().expect("the connection accepted");
-        let options = &self.options;
+        let config = &self.config;
         std::thread::scope(|scope| {
-            let server = scope.spawn(move || serve_connection(stream, options));
+            let server = scope.spawn(move || serve_connection(stream, config));
             let _ = client.set_write_timeout(Some(LIMIT));
             let _ = client.set_read_timeout(Some(LIMIT));
             // The server may stop reading (an abort): the rest is lost.

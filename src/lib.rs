@@ -1,24 +1,25 @@
-//! rx-repack: repack received DICOM files into a human-readable
+//! rx-repack: file received DICOM instances into a human-readable
 //! patient/study/series tree and write pypx's JSON records.
 //!
-//! One pipeline, a folder per stage, each using only the stages before it:
+//! Two front doors over one hall. [`repacker`] is rx-repack's: files at
+//! paths, one as storescp asks or many in a batch. [`listener`] is
+//! rx-listen's: a DICOM storage SCP that files what it receives as it
+//! streams in. Both take the options of [`filing`] and send each instance
+//! through the [`pipeline`], whose stages each use only those after them:
 //! [`reading`] reads the header, [`layout`] decides the path from the
 //! templates, [`placing`] puts the file there atomically, [`records`]
-//! writes pypx's log dir. [`pipeline`] chains them for one file and
-//! [`report`] tells the user; [`batch`] runs the pipeline over many files.
-//! [`cli`] parses the command line, [`config`] resolves it. [`receiving`]
-//! is rx-listen, a DICOM storage SCP that files what it receives through
-//! the same pipeline.
+//! writes pypx's log dir, and [`report`] tells the user. [`atomic_file`],
+//! the bottom layer, makes every file appear complete or not at all.
 
-pub mod batch;
-pub mod cli;
-pub mod config;
+pub mod atomic_file;
 pub mod error_text;
 pub mod exit_codes;
+pub mod filing;
 pub mod layout;
+pub mod listener;
 pub mod pipeline;
 pub mod placing;
 pub mod reading;
-pub mod receiving;
 pub mod records;
+pub mod repacker;
 pub mod report;

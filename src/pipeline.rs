@@ -1,23 +1,24 @@
-//! The per-file pipeline: read the header, lay out, place, record. It does
-//! not know whether it runs for one file or inside a batch.
+//! One instance, from either front door: read its header, lay it out,
+//! place it, record it. It does not know whether it runs for one file,
+//! inside a batch, or for an instance received over the network: the
+//! [`Origin`] says where the instance comes from.
 
 use std::fs::{File, Metadata};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 
-use crate::config::Config;
+use crate::filing::Filing;
 use crate::layout::Layout;
 use crate::placing::identity::{instance_id, same_instance};
-use crate::placing::quarantine::{quarantine, quarantine_file};
-use crate::placing::unnamed::Unnamed;
-use crate::placing::{self, Destination, Mode, Origin, Outcome, PlaceError, Placed, SourceFile};
-use crate::reading::{Header, ReadError, Wanted, read_header};
+use crate::placing::quarantine::quarantine;
+use crate::placing::{self, Destination, Origin, Outcome, PlaceError, Placed};
+use crate::reading::{Header, HeaderError, Wanted, read_header};
 use crate::records::{self, RecordError};
 
-/// What happened to one file that was repacked.
+/// What happened to one instance that was repacked.
 #[derive(Debug)]
 pub struct Repacked {
     pub dst: PathBuf,
@@ -35,50 +36,58 @@ pub struct Repacked {
 #[derive(Debug, thiserror::Error)]
 pub enum RepackError {
     #[error("{0}")]
-    Read(ReadError),
+    Read(HeaderError),
     #[error("{cause}; moved to {}", to.display())]
-    Quarantined { cause: ReadError, to: PathBuf },
+    Quarantined { cause: HeaderError, to: PathBuf },
     #[error("{cause}; could not quarantine it: {error}")]
-    QuarantineFailed { cause: ReadError, error: io::Error },
+    QuarantineFailed {
+        cause: HeaderError,
+        error: io::Error,
+    },
     #[error("{0}")]
     Place(#[from] PlaceError),
     #[error("{0}")]
     Record(#[from] RecordError),
     #[error("cannot read the file to name it: {0}")]
     Hash(io::Error),
-    /// An instance that could not be received (rx-listen).
-    #[error("{0}")]
-    Received(String),
 }
 
-/// Turns a read failure into the error to report, moving the file to the
-/// quarantine dir first when its content is at fault and one is configured.
-fn refuse(incoming: &Incoming, cause: ReadError, config: &Config) -> RepackError {
-    match &config.quarantine {
-        Some(dir) if cause.is_bad_content() => {
-            let reason = cause.to_string();
-            let moved = match incoming {
-                Incoming::Path(src) => quarantine(src, dir, &reason),
-                Incoming::Received { file, name } => {
-                    quarantine_file(file.file(), name, dir, &reason)
-                }
-            };
-            match moved {
-                Ok(to) => RepackError::Quarantined { cause, to },
-                Err(error) => RepackError::QuarantineFailed { cause, error },
+/// Whose fault it is that an instance could not be repacked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The instance's: it is not DICOM, or broken.
+    Content,
+    /// Ours: the system could not read or keep it (a full or unwritable
+    /// disk).
+    Resources,
+}
+
+impl RepackError {
+    pub fn fault(&self) -> Fault {
+        match self {
+            RepackError::Read(cause)
+            | RepackError::Quarantined { cause, .. }
+            | RepackError::QuarantineFailed { cause, .. }
+                if cause.is_bad_content() =>
+            {
+                Fault::Content
             }
+            _ => Fault::Resources,
         }
-        _ => RepackError::Read(cause),
     }
 }
 
-/// Where an instance comes from.
-enum Incoming<'a> {
-    /// A file at a path, copied or moved as the config says.
-    Path(&'a Path),
-    /// A file received over the network, written unnamed on the data dir's
-    /// file system; `name` says where from, for the quarantine.
-    Received { file: Unnamed, name: &'a str },
+/// Turns a read failure into the error to report, keeping the instance in
+/// the quarantine dir first when its content is at fault and one is
+/// configured.
+fn refuse(origin: &Origin, cause: HeaderError, filing: &Filing) -> RepackError {
+    match &filing.quarantine {
+        Some(dir) if cause.is_bad_content() => match quarantine(origin, dir, &cause.to_string()) {
+            Ok(to) => RepackError::Quarantined { cause, to },
+            Err(error) => RepackError::QuarantineFailed { cause, error },
+        },
+        _ => RepackError::Read(cause),
+    }
 }
 
 /// The elements a file is read for: what the layout and the per-file
@@ -92,56 +101,17 @@ pub fn wanted_tags(layout: &Layout) -> Vec<Tag> {
         .collect()
 }
 
-/// Repacks the file at `src` as `config` says.
-pub fn repack(src: &Path, config: &Config) -> Result<Repacked, RepackError> {
-    let incoming = Incoming::Path(src);
-    let file = File::open(src).map_err(|e| refuse(&incoming, ReadError::Open(e), config))?;
-    // One stat of the source serves the header read and the copy.
-    let metadata = file
+/// Repacks the instance `origin` as `filing` says.
+pub fn repack(mut origin: Origin, filing: &Filing) -> Result<Repacked, RepackError> {
+    let read = origin
         .metadata()
-        .map_err(|e| refuse(&incoming, ReadError::Open(e), config))?;
-    let read = read(&file, &metadata, config).map_err(|cause| refuse(&incoming, cause, config))?;
-    let source = SourceFile {
-        path: src,
-        file: &file,
-        metadata: &metadata,
-    };
-    let origin = Origin::File {
-        src: &source,
-        mode: config.mode,
-    };
-    let (placed, missing) = file_away(&read, &file, origin, config)?;
-    if config.mode == Mode::Move {
+        .map_err(HeaderError::Read)
+        .and_then(|metadata| read(origin.file(), &metadata, filing))
+        .map_err(|cause| refuse(&origin, cause, filing))?;
+    let (placed, missing) = place_and_record(&read, &mut origin, filing)?;
+    if let Some(src) = origin.moved_from() {
         placing::finish_move(src, &placed)?;
     }
-    Ok(read.repacked(placed, missing))
-}
-
-/// Repacks an instance received over the network, written complete into
-/// `file`, an unnamed file on the data dir's file system (which must be
-/// open for reading too); `name` says where it came from. It is linked
-/// into place, never copied.
-pub fn repack_received(
-    file: Unnamed,
-    name: &str,
-    config: &Config,
-) -> Result<Repacked, RepackError> {
-    let read = file
-        .file()
-        .metadata()
-        .map_err(ReadError::Read)
-        .and_then(|metadata| read(file.file(), &metadata, config).map(|read| (read, metadata)));
-    let (read, _) = match read {
-        Ok(read) => read,
-        Err(cause) => return Err(refuse(&Incoming::Received { file, name }, cause, config)),
-    };
-    // The unnamed file is moved into the origin; reading goes through a
-    // second descriptor of it.
-    let reader = file
-        .file()
-        .try_clone()
-        .map_err(|e| RepackError::Read(ReadError::Read(e)))?;
-    let (placed, missing) = file_away(&read, &reader, Origin::Unnamed(file), config)?;
     Ok(read.repacked(placed, missing))
 }
 
@@ -154,10 +124,10 @@ struct Read {
     whole: Option<Header>,
 }
 
-fn read(file: &File, metadata: &Metadata, config: &Config) -> Result<Read, ReadError> {
-    let wanted = wanted_tags(&config.layout);
+fn read(file: &File, metadata: &Metadata, filing: &Filing) -> Result<Read, HeaderError> {
+    let wanted = wanted_tags(&filing.layout);
     let header = read_header(file, metadata, Wanted::Only(&wanted))?;
-    let whole = match &config.logdir {
+    let whole = match &filing.logdir {
         Some(logdir) if records::series_records_due(logdir.as_std_path(), &header) => {
             Some(read_header(file, metadata, Wanted::Whole)?)
         }
@@ -166,43 +136,47 @@ fn read(file: &File, metadata: &Metadata, config: &Config) -> Result<Read, ReadE
     Ok(Read { header, whole })
 }
 
-/// Lays out, places and records the instance read as `read`, whose bytes
-/// are `file`. Returns where it went, and the keywords the layout missed.
-fn file_away(
+/// Lays out, places and records the instance of `origin`, read as `read`.
+/// Returns where it went, and the keywords the layout missed.
+fn place_and_record(
     read: &Read,
-    file: &File,
-    origin: Origin,
-    config: &Config,
+    origin: &mut Origin,
+    filing: &Filing,
 ) -> Result<(Placed, Vec<&'static str>), RepackError> {
     let header = &read.header;
-    let placement = config.layout.place(&|tag| header.text(tag));
+    let location = filing.layout.locate(&|tag| header.text(tag));
     let own_uid = header.instance_uid();
-    let id = || instance_id(file, own_uid.as_deref());
-    let file_name = if placement.needs_unique_name {
-        placement.unique_file_name(&id().map_err(RepackError::Hash)?)
+    let id = |file: &File| instance_id(file, own_uid.as_deref());
+    let file_name = if location.needs_unique_name {
+        location.unique_file_name(&id(origin.file()).map_err(RepackError::Hash)?)
     } else {
-        placement.file_name()
+        location.file_name()
     };
+    let durable = origin.durable();
     let destination = Destination {
-        datadir: config.datadir.as_std_path(),
-        series_dir: &placement.series_dir,
+        datadir: filing.datadir.as_std_path(),
+        series_dir: &location.series_dir,
         file_name: &file_name,
-        durable: config.durable,
+        durable,
     };
     let placed = placing::place(
         origin,
         &destination,
-        &|existing| same_instance(file, own_uid.as_deref(), existing),
+        &|file, existing| same_instance(file, own_uid.as_deref(), existing),
         // Only reached when another instance holds the name.
-        &|| placement.unique_file_name(&id().unwrap_or_else(|_| "unhashed".into())),
+        &|file| location.unique_file_name(&id(file).unwrap_or_else(|_| "unhashed".into())),
     )?;
     // Records before a move removes the source: a failure here leaves the
     // source where it was, so nothing is ever gone and unrecorded.
-    if let Some(logdir) = &config.logdir {
+    if let Some(logdir) = &filing.logdir {
+        let ahead = match origin {
+            Origin::Received { record_file, .. } => record_file.take(),
+            Origin::File { .. } => None,
+        };
         let logdir = logdir.as_std_path();
-        records::write_records(logdir, header, read.whole.as_ref(), &placed, config.durable)?;
+        records::write_records(logdir, header, read.whole.as_ref(), &placed, durable, ahead)?;
     }
-    Ok((placed, placement.missing))
+    Ok((placed, location.missing))
 }
 
 impl Read {

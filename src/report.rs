@@ -1,11 +1,12 @@
-//! What the user sees per file: an NDJSON line on stdout, or one line on
-//! stderr for errors and warnings.
+//! What the user sees per instance: an NDJSON line on stdout, or one line
+//! on stderr for errors and warnings, each starting with the name of the
+//! binary that speaks.
 
 use std::io::Write;
-use std::path::Path;
 
 use serde::Serialize;
 
+use crate::filing::Reporting;
 use crate::pipeline::{RepackError, Repacked};
 use crate::placing::Outcome;
 use crate::reading::keywords::tag_of;
@@ -42,11 +43,11 @@ struct Missing {
     error: &'static str,
 }
 
-/// The NDJSON line (without newline) for one file.
-pub fn ndjson_line(src: &Path, result: &Result<Repacked, RepackError>) -> String {
+/// The NDJSON line (without newline) for the instance from `src`.
+fn ndjson_line(src: &str, result: &Result<Repacked, RepackError>) -> String {
     let record = match result {
         Ok(done) => Record {
-            src: src.display().to_string(),
+            src: src.to_string(),
             dst: Some(done.dst.display().to_string()),
             size: Some(done.size),
             PatientID: done.patient_id.as_deref(),
@@ -61,7 +62,7 @@ pub fn ndjson_line(src: &Path, result: &Result<Repacked, RepackError>) -> String
             notes: &done.notes,
         },
         Err(e) => Record {
-            src: src.display().to_string(),
+            src: src.to_string(),
             dst: None,
             size: None,
             PatientID: None,
@@ -86,45 +87,45 @@ fn missing(name: &'static str) -> Missing {
     }
 }
 
-/// What the user is told about one file: an NDJSON line on stdout, lines
-/// on stderr, either or both or neither.
+/// What the user is told about one instance: an NDJSON line on stdout,
+/// lines on stderr, either or both or neither.
 pub struct Report {
     stdout: Option<String>,
     stderr: Option<String>,
 }
 
 impl Report {
-    /// The report on `result` for `src`, as `verbosity` and `ndjson` ask.
-    pub fn of(
-        src: &Path,
-        result: &Result<Repacked, RepackError>,
-        verbosity: u8,
-        ndjson: bool,
-    ) -> Report {
-        let src_shown = src.display();
+    /// The report on `result` for the instance from `src` (a path, or
+    /// where rx-listen received it from), as `reporting` asks.
+    pub fn of(reporting: &Reporting, src: &str, result: &Result<Repacked, RepackError>) -> Report {
+        let Reporting {
+            program,
+            verbosity,
+            ndjson,
+        } = *reporting;
         let mut lines = Vec::new();
         match result {
-            Err(e) => lines.push(format!("rx-repack: error: {src_shown}: {e}")),
+            Err(e) => lines.push(format!("{program}: error: {src}: {e}")),
             Ok(done) => {
                 if verbosity >= 1 && done.outcome == Outcome::Renamed {
                     lines.push(format!(
-                        "rx-repack: warning: {src_shown}: a different instance holds the name its tags give; placed at {}",
+                        "{program}: warning: {src}: a different instance holds the name its tags give; placed at {}",
                         done.dst.display()
                     ));
                 }
                 if verbosity >= 1 && !ndjson {
                     if !done.missing.is_empty() {
                         lines.push(format!(
-                            "rx-repack: warning: {src_shown}: missing {} (keyword used in the name)",
+                            "{program}: warning: {src}: missing {} (keyword used in the name)",
                             done.missing.join(", ")
                         ));
                     }
                     for note in &done.notes {
-                        lines.push(format!("rx-repack: warning: {src_shown}: {note}"));
+                        lines.push(format!("{program}: warning: {src}: {note}"));
                     }
                 }
                 if verbosity >= 2 {
-                    lines.push(format!("rx-repack: {src_shown} -> {}", done.dst.display()));
+                    lines.push(format!("{program}: {src} -> {}", done.dst.display()));
                 }
             }
         }

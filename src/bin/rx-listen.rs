@@ -6,15 +6,16 @@ use anyhow::Context;
 use clap::Parser;
 
 use rx_repack::exit_codes;
-use rx_repack::receiving::listen;
-use rx_repack::receiving::options::{ListenCli, ListenOptions, dcmtk_spellings};
+use rx_repack::listener::cli::{ListenCli, dcmtk_spellings};
+use rx_repack::listener::config::{ListenConfig, PROGRAM};
+use rx_repack::listener::listen;
 
 fn main() -> ExitCode {
     let cli = ListenCli::parse_from(dcmtk_spellings(std::env::args_os()));
-    let options = match ListenOptions::from_cli(cli).context("cannot start") {
-        Ok(options) => options,
+    let config = match ListenConfig::from_cli(cli).context("cannot start") {
+        Ok(config) => config,
         Err(e) => {
-            eprintln!("rx-listen: {e:#}");
+            eprintln!("{PROGRAM}: {e:#}");
             return ExitCode::from(exit_codes::USAGE);
         }
     };
@@ -22,10 +23,10 @@ fn main() -> ExitCode {
     let flag = Arc::clone(&stop);
     // Only fails if a handler is already set, which nothing else does.
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
-    match listen(&options, &stop).with_context(|| format!("cannot listen on {}", options.address)) {
+    match listen(&config, &stop).with_context(|| format!("cannot listen on {}", config.address)) {
         Ok(()) => ExitCode::from(exit_codes::SUCCESS),
         Err(e) => {
-            eprintln!("rx-listen: {e:#}");
+            eprintln!("{PROGRAM}: {e:#}");
             ExitCode::from(exit_codes::FAILED)
         }
     }

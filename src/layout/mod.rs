@@ -30,7 +30,7 @@ pub struct Layout {
 
 /// The relative location of one instance.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Placement {
+pub struct Location {
     /// `root/study/series`, relative to the data dir.
     pub series_dir: PathBuf,
     /// The rendered, sanitised image name (not yet length-limited).
@@ -56,7 +56,7 @@ impl Layout {
     }
 
     /// Computes where the instance goes; `value` gives an element's text.
-    pub fn place(&self, value: &dyn Fn(Tag) -> Option<String>) -> Placement {
+    pub fn locate(&self, value: &dyn Fn(Tag) -> Option<String>) -> Location {
         let mut missing = Vec::new();
         let mut component =
             |template: &Template| safe_component(&sanitize(&template.render(value, &mut missing)));
@@ -72,7 +72,7 @@ impl Layout {
             .image
             .fields()
             .any(|field| field.keyword == "SOPInstanceUID");
-        Placement {
+        Location {
             series_dir,
             image_name,
             needs_unique_name: !names_instance
@@ -92,7 +92,7 @@ impl Layout {
     }
 }
 
-impl Placement {
+impl Location {
     /// The image file name as the templates give it.
     pub fn file_name(&self) -> String {
         safe_component(&self.image_name)
@@ -130,16 +130,16 @@ mod tests {
             "%_pad|4,0_InstanceNumber-%SOPInstanceUID.dcm",
         )
         .unwrap();
-        let placement = layout.place(&|_| None);
-        assert!(placement.needs_unique_name);
-        assert_eq!(placement.missing, vec!["InstanceNumber", "SOPInstanceUID"]);
+        let location = layout.locate(&|_| None);
+        assert!(location.needs_unique_name);
+        assert_eq!(location.missing, vec!["InstanceNumber", "SOPInstanceUID"]);
         assert_eq!(
-            placement.unique_file_name("ab12"),
+            location.unique_file_name("ab12"),
             "InstanceNumber-SOPInstanceUID-ab12.dcm"
         );
         let plain = Layout::new("r", "s", "x", "%PatientID")
             .unwrap()
-            .place(&|_| Some("p".into()));
+            .locate(&|_| Some("p".into()));
         assert!(plain.needs_unique_name);
         assert_eq!(plain.unique_file_name("ab12"), "p-ab12");
     }

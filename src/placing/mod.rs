@@ -1,25 +1,26 @@
-//! Putting a file at its place in the tree, atomically: it appears at its
-//! final name complete or not at all, and the source is removed only once
-//! the copy at the destination is complete (see [`finish_move`]).
+//! Putting an instance at its place in the tree, atomically: it appears at
+//! its final name complete or not at all, and a source is removed only
+//! once the copy at the destination is complete (see [`finish_move`]).
 //!
-//! A move within one file system links the source to the final name. A
-//! copy (or a move across file systems) is written unnamed in the
-//! destination directory ([`Unnamed`]), then linked. Linking fails rather
-//! than overwrite, so a different instance already at the name is never
-//! clobbered; the same instance delivered again is replaced by a rename.
-//! [`identity`] tells whether a file at a name is the same instance;
-//! files that are not DICOM go to the [`quarantine`] instead.
+//! [`Origin`] says where an instance comes from. A move within one file
+//! system links the source to the final name. A copy (or a move across
+//! file systems) is written unnamed in the destination directory
+//! ([`Unnamed`]), then linked; an instance rx-listen received is already
+//! unnamed on the data dir's file system, and is linked. Linking fails
+//! rather than overwrite, so a different instance already at the name is
+//! never clobbered; the same instance delivered again is replaced by a
+//! rename. [`identity`] tells whether a file at a name is the same
+//! instance; what is not DICOM goes to the [`quarantine`] instead.
 
 pub mod identity;
 pub mod quarantine;
-pub mod unnamed;
 
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use unnamed::{Unnamed, creating_dir, replace_through};
+use crate::atomic_file::{Unnamed, creating_dir, replace_through, sync_dir};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -67,20 +68,82 @@ pub enum PlaceError {
     RemoveSource { path: PathBuf, source: io::Error },
 }
 
-/// A file to place: `path`, open as `file`, which has `metadata`.
+/// A file at a path, open for reading.
 pub struct SourceFile<'a> {
     pub path: &'a Path,
-    pub file: &'a File,
-    pub metadata: &'a Metadata,
+    pub file: File,
+    pub metadata: Metadata,
 }
 
-/// What is placed.
+impl<'a> SourceFile<'a> {
+    pub fn open(path: &'a Path) -> io::Result<SourceFile<'a>> {
+        let file = File::open(path)?;
+        // One stat of the source serves the header read and the copy.
+        let metadata = file.metadata()?;
+        Ok(SourceFile {
+            path,
+            file,
+            metadata,
+        })
+    }
+}
+
+/// Where an instance comes from, and so how it is placed.
 pub enum Origin<'a> {
-    /// A file at a path, copied or moved.
-    File { src: &'a SourceFile<'a>, mode: Mode },
-    /// A file already written unnamed on the data dir's file system (an
-    /// instance received over the network): linked into place.
-    Unnamed(Unnamed),
+    /// A file at a path (as storescp wrote it, or one of a batch): copied,
+    /// or moved.
+    File { src: SourceFile<'a>, mode: Mode },
+    /// An instance rx-listen received, written complete into an unnamed
+    /// file on the data dir's file system (open for reading too): linked
+    /// into place.
+    Received {
+        file: Unnamed,
+        /// What to call it in the quarantine (it has no name of its own).
+        name: String,
+        /// Make it and its records durable (fsync) before it is
+        /// acknowledged.
+        durable: bool,
+        /// An unnamed file made ahead in the log dir's work dir, for the
+        /// first record its filing writes (see [`crate::records`]).
+        record_file: Option<Unnamed>,
+    },
+}
+
+impl Origin<'_> {
+    /// The instance's bytes.
+    pub fn file(&self) -> &File {
+        match self {
+            Origin::File { src, .. } => &src.file,
+            Origin::Received { file, .. } => file.file(),
+        }
+    }
+
+    /// The instance's file as `stat` sees it.
+    pub fn metadata(&self) -> io::Result<Metadata> {
+        match self {
+            Origin::File { src, .. } => Ok(src.metadata.clone()),
+            Origin::Received { file, .. } => file.file().metadata(),
+        }
+    }
+
+    /// Whether what is placed and recorded must be durable before the
+    /// filing returns. A file at a path is not made so: storescp has not
+    /// synced the file it wrote either, and a move syncs what it must
+    /// before it removes the source.
+    pub fn durable(&self) -> bool {
+        matches!(self, Origin::Received { durable: true, .. })
+    }
+
+    /// The source a move removes once the instance is placed and recorded.
+    pub fn moved_from(&self) -> Option<&Path> {
+        match self {
+            Origin::File {
+                src,
+                mode: Mode::Move,
+            } => Some(src.path),
+            _ => None,
+        }
+    }
 }
 
 /// Where a file goes: `datadir/series_dir/file_name`.
@@ -93,27 +156,30 @@ pub struct Destination<'a> {
     pub durable: bool,
 }
 
-/// Places `origin` at `dst`. `same_instance(existing)` says whether a file
-/// already at a candidate name is the same instance (then it is
-/// replaced); `alternative_name()` gives the name to use when it is not.
+/// Places `origin` at `dst`. `same_instance(file, existing)` says whether
+/// a file already at a candidate name is the same instance as `file` (then
+/// it is replaced); `alternative_name(file)` gives the name to use when it
+/// is not.
 pub fn place(
-    origin: Origin,
+    origin: &mut Origin,
     dst: &Destination,
-    same_instance: &dyn Fn(&Path) -> bool,
-    alternative_name: &dyn Fn() -> String,
+    same_instance: &dyn Fn(&File, &Path) -> bool,
+    alternative_name: &dyn Fn(&File) -> String,
 ) -> Result<Placed, PlaceError> {
     let dir = &dst.datadir.join(dst.series_dir);
     let unwritable = |source| PlaceError::DataDir {
         datadir: dst.datadir.to_path_buf(),
         source,
     };
-    let copy_of = |src: &SourceFile, mode| copy(src, dir, mode).map_err(|e| e.into_error(dst));
+    let copy_of = |src: &SourceFile, mode| {
+        copy(&src.file, &src.metadata, dir, mode == Mode::Move).map_err(|e| e.into_error(dst))
+    };
     let (src, mode, mut staged) = match origin {
         Origin::File { src, mode } => match mode {
-            Mode::Move => (Some(src), mode, Staged::Source(src)),
-            Mode::Copy => (Some(src), mode, Staged::Copy(copy_of(src, mode)?)),
+            Mode::Move => (Some(&*src), *mode, Staged::Source(src)),
+            Mode::Copy => (Some(&*src), *mode, Staged::Copy(copy_of(src, *mode)?)),
         },
-        Origin::Unnamed(file) => (None, Mode::Copy, Staged::Copy(file)),
+        Origin::Received { file, .. } => (None, Mode::Copy, Staged::Received(file)),
     };
     if dst.durable {
         staged.file().sync_all().map_err(unwritable)?;
@@ -149,7 +215,7 @@ pub fn place(
                     return done(&Staged::Source(src), &target, Outcome::Replaced, in_place)
                         .map_err(unwritable);
                 }
-                if same_instance(&target) {
+                if same_instance(staged.file(), &target) {
                     staged.replace(dir, &target).map_err(unwritable)?;
                     return done(&staged, &target, Outcome::Replaced, false).map_err(unwritable);
                 }
@@ -158,7 +224,7 @@ pub fn place(
                     // instance: something is badly wrong; refuse.
                     return Err(PlaceError::NamesTaken(dir.join(dst.file_name)));
                 }
-                target = target.with_file_name(alternative_name());
+                target = target.with_file_name(alternative_name(staged.file()));
                 outcome = Outcome::Renamed;
             }
             // The source cannot be linked (another file system, or links
@@ -172,8 +238,11 @@ pub fn place(
             // concurrent delivery of a different instance under the same
             // name could slip between the two.
             _ if error.kind() == io::ErrorKind::Unsupported || error.raw_os_error() == Some(1) => {
-                if target.exists() && !same_instance(&target) && outcome != Outcome::Renamed {
-                    target = target.with_file_name(alternative_name());
+                if target.exists()
+                    && !same_instance(staged.file(), &target)
+                    && outcome != Outcome::Renamed
+                {
+                    target = target.with_file_name(alternative_name(staged.file()));
                     outcome = Outcome::Renamed;
                     continue;
                 }
@@ -186,14 +255,6 @@ pub fn place(
             }
             _ => return Err(unwritable(error)),
         }
-    }
-}
-
-/// Makes the name `path` durable: fsync of the directory holding it.
-pub fn sync_dir(path: &Path) -> io::Result<()> {
-    match path.parent() {
-        Some(dir) => File::open(dir).and_then(|d| d.sync_all()),
-        None => Ok(()),
     }
 }
 
@@ -217,15 +278,18 @@ pub fn finish_move(src: &Path, placed: &Placed) -> Result<(), PlaceError> {
 enum Staged<'a> {
     /// The source itself (a move within one file system).
     Source(&'a SourceFile<'a>),
-    /// A complete file, not yet named.
+    /// A complete copy, not yet named.
     Copy(Unnamed),
+    /// A received instance, complete, not yet named.
+    Received(&'a mut Unnamed),
 }
 
 impl Staged<'_> {
     fn file(&self) -> &File {
         match self {
-            Staged::Source(src) => src.file,
+            Staged::Source(src) => &src.file,
             Staged::Copy(copy) => copy.file(),
+            Staged::Received(file) => file.file(),
         }
     }
 
@@ -234,6 +298,7 @@ impl Staged<'_> {
         match self {
             Staged::Source(src) => fs::hard_link(src.path, target),
             Staged::Copy(copy) => copy.link(target),
+            Staged::Received(file) => file.link(target),
         }
     }
 
@@ -244,6 +309,7 @@ impl Staged<'_> {
                 replace_through(dir, target, |temp| fs::hard_link(src.path, temp))
             }
             Staged::Copy(copy) => copy.replace(target),
+            Staged::Received(file) => file.replace(target),
         }
     }
 
@@ -290,14 +356,20 @@ impl From<CopyError> for io::Error {
     }
 }
 
-/// Copies the source into an unnamed file in `dir` (made if missing).
-/// For a move the copy is made durable, as the source will be deleted.
-pub fn copy(src: &SourceFile, dir: &Path, mode: Mode) -> Result<Unnamed, CopyError> {
-    let permissions = src.metadata.permissions().mode() & 0o7777;
+/// Copies `file`, which has `metadata`, into an unnamed file in `dir`
+/// (made if missing), with its permissions. A copy whose original will be
+/// deleted is made `durable`.
+pub fn copy(
+    file: &File,
+    metadata: &Metadata,
+    dir: &Path,
+    durable: bool,
+) -> Result<Unnamed, CopyError> {
+    let permissions = metadata.permissions().mode() & 0o7777;
     let copy =
         creating_dir(dir, || Unnamed::create_in(dir, permissions)).map_err(CopyError::Create)?;
-    copy_contents(src.file, src.metadata.len(), copy.file()).map_err(CopyError::Contents)?;
-    if mode == Mode::Move {
+    copy_contents(file, metadata.len(), copy.file()).map_err(CopyError::Contents)?;
+    if durable {
         copy.file().sync_all().map_err(CopyError::Contents)?;
     }
     Ok(copy)

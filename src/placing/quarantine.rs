@@ -1,58 +1,49 @@
 //! `--quarantine DIR`: files that are not DICOM are moved aside, with the
 //! reason in a sidecar text file, instead of staying where they arrived.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::Local;
 
-use super::{Mode, SourceFile, copy};
+use super::{Origin, SourceFile, copy};
 
-/// Moves `src` into `dir` (never over another file) and writes
-/// `<name>.reason.txt` beside it. Returns where the file went.
-pub fn quarantine(src: &Path, dir: &Path, reason: &str) -> io::Result<PathBuf> {
+/// Keeps the instance of `origin` in `dir` (never over another file), with
+/// `<name>.reason.txt` beside it: a file at a path is moved there, a
+/// received instance copied (it is unnamed, and goes when it is closed).
+/// Returns where it went.
+pub fn quarantine(origin: &Origin, dir: &Path, reason: &str) -> io::Result<PathBuf> {
     fs::create_dir_all(dir)?;
+    match origin {
+        Origin::File { src, .. } => move_file(src, dir, reason),
+        Origin::Received { file, name, .. } => {
+            let file = file.file();
+            let staged = copy(file, &file.metadata()?, dir, true)?;
+            let dest = link_to_free_name(dir, name, |to| staged.link(to))?;
+            write_reason(&dest, name, reason)?;
+            Ok(dest)
+        }
+    }
+}
+
+/// Moves `src` into `dir` under its own name.
+fn move_file(src: &SourceFile, dir: &Path, reason: &str) -> io::Result<PathBuf> {
     let name = src
+        .path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "unnamed".into());
-    let dest = match link_to_free_name(dir, &name, |to| fs::hard_link(src, to)) {
+    let dest = match link_to_free_name(dir, &name, |to| fs::hard_link(src.path, to)) {
         // Across file systems: a durable copy, linked the same way.
         Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
-            let file = File::open(src)?;
-            let metadata = file.metadata()?;
-            let source = SourceFile {
-                path: src,
-                file: &file,
-                metadata: &metadata,
-            };
-            let staged = copy(&source, dir, Mode::Move)?;
+            let staged = copy(&src.file, &src.metadata, dir, true)?;
             link_to_free_name(dir, &name, |to| staged.link(to))?
         }
         other => other?,
     };
-    fs::remove_file(src)?;
-    write_reason(&dest, &src.display().to_string(), reason)?;
-    Ok(dest)
-}
-
-/// Keeps the contents of `file` (received, never named) in `dir` as `name`
-/// (never over another file), with `<name>.reason.txt` beside it. Returns
-/// where it went.
-pub fn quarantine_file(file: &File, name: &str, dir: &Path, reason: &str) -> io::Result<PathBuf> {
-    fs::create_dir_all(dir)?;
-    let metadata = file.metadata()?;
-    let source = SourceFile {
-        path: Path::new(name),
-        file,
-        metadata: &metadata,
-    };
-    // A copy, durable: the received file itself is unnamed and goes
-    // when it is closed.
-    let staged = copy(&source, dir, Mode::Move)?;
-    let dest = link_to_free_name(dir, name, |to| staged.link(to))?;
-    write_reason(&dest, name, reason)?;
+    fs::remove_file(src.path)?;
+    write_reason(&dest, &src.path.display().to_string(), reason)?;
     Ok(dest)
 }
 

@@ -2,7 +2,7 @@
 
 use dicom_core::{Tag, VR};
 
-use super::ReadError;
+use super::HeaderError;
 use super::source::Bytes;
 use super::transfer_syntax::Encoding;
 
@@ -51,14 +51,14 @@ pub fn read_element_header(
     bytes: &mut dyn Bytes,
     pos: u64,
     encoding: Encoding,
-) -> Result<Option<ElementHeader>, ReadError> {
+) -> Result<Option<ElementHeader>, HeaderError> {
     let mut raw = [0u8; 12];
-    let available = bytes.read_at(pos, &mut raw).map_err(ReadError::from_io)?;
+    let available = bytes.read_at(pos, &mut raw).map_err(HeaderError::from_io)?;
     if available == 0 {
         return Ok(None);
     }
     let cut = || {
-        ReadError::Corrupt(format!(
+        HeaderError::Corrupt(format!(
             "the data ends inside the element header at byte {pos}"
         ))
     };
@@ -131,17 +131,17 @@ pub fn has_long_length(vr: VR) -> bool {
 }
 
 /// Fails when a value's defined length runs past the end of the data.
-pub fn fits(bytes: &mut dyn Bytes, header: &ElementHeader) -> Result<(), ReadError> {
+pub fn fits(bytes: &mut dyn Bytes, header: &ElementHeader) -> Result<(), HeaderError> {
     if header.length == UNDEFINED {
         return Ok(());
     }
     if bytes
         .holds(header.value_at, u64::from(header.length))
-        .map_err(ReadError::from_io)?
+        .map_err(HeaderError::from_io)?
     {
         Ok(())
     } else {
-        Err(ReadError::Corrupt(format!(
+        Err(HeaderError::Corrupt(format!(
             "element {} declares {} bytes, more than the data holds",
             header.tag, header.length
         )))

@@ -1,7 +1,7 @@
 //! How a file's first bytes say it is framed: the standard Part 10 form,
 //! the same without its preamble, or a bare data set.
 
-use super::ReadError;
+use super::HeaderError;
 use super::transfer_syntax::Encoding;
 
 /// How a file is framed.
@@ -18,7 +18,7 @@ pub enum Framing {
 
 impl Framing {
     /// Tells the framing from the first bytes of a file.
-    pub fn of(start: &[u8]) -> Result<Framing, ReadError> {
+    pub fn of(start: &[u8]) -> Result<Framing, HeaderError> {
         if start.len() >= 132 && &start[128..132] == b"DICM" {
             return Ok(Framing::Preamble);
         }
@@ -28,7 +28,7 @@ impl Framing {
         Encoding::detect(start)
             .map(Framing::BareDataSet)
             .ok_or_else(|| {
-                ReadError::NotDicom(
+                HeaderError::NotDicom(
                     "no DICM marker and no recognisable data set at the start".into(),
                 )
             })

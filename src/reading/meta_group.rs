@@ -7,7 +7,7 @@
 
 use dicom_dictionary_std::tags;
 
-use super::ReadError;
+use super::HeaderError;
 use super::element::{fits, read_element_header};
 use super::source::Bytes;
 use super::transfer_syntax::Encoding;
@@ -23,7 +23,7 @@ pub struct DataSetStart {
 /// Reads the file meta group that starts at `offset`. A missing or
 /// garbled transfer syntax is not an error: DCMTK and pydicom then tell
 /// the encoding from the data set itself, and so does the caller.
-pub fn read_meta_group(bytes: &mut dyn Bytes, offset: u64) -> Result<DataSetStart, ReadError> {
+pub fn read_meta_group(bytes: &mut dyn Bytes, offset: u64) -> Result<DataSetStart, HeaderError> {
     let mut pos = offset;
     let mut transfer_syntax = String::new();
     while group_at(bytes, pos)? == Some(0x0002) {
@@ -35,7 +35,7 @@ pub fn read_meta_group(bytes: &mut dyn Bytes, offset: u64) -> Result<DataSetStar
             let mut uid = vec![0u8; header.length as usize];
             bytes
                 .read_at(header.value_at, &mut uid)
-                .map_err(ReadError::from_io)?;
+                .map_err(HeaderError::from_io)?;
             transfer_syntax = String::from_utf8_lossy(&uid)
                 .trim_end_matches(['\0', ' '])
                 .to_string();
@@ -53,9 +53,9 @@ pub fn read_meta_group(bytes: &mut dyn Bytes, offset: u64) -> Result<DataSetStar
 }
 
 /// The little-endian group number at `pos`, if there is one.
-fn group_at(bytes: &mut dyn Bytes, pos: u64) -> Result<Option<u16>, ReadError> {
+fn group_at(bytes: &mut dyn Bytes, pos: u64) -> Result<Option<u16>, HeaderError> {
     let mut raw = [0u8; 2];
-    match bytes.read_at(pos, &mut raw).map_err(ReadError::from_io)? {
+    match bytes.read_at(pos, &mut raw).map_err(HeaderError::from_io)? {
         2 => Ok(Some(u16::from_le_bytes(raw))),
         _ => Ok(None),
     }

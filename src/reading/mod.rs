@@ -37,7 +37,7 @@ use transfer_syntax::Encoding;
 
 /// Why a file could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum ReadError {
+pub enum HeaderError {
     #[error("cannot open: {0}")]
     Open(io::Error),
     /// The system failed to read the file (not the file's fault).
@@ -53,22 +53,22 @@ pub enum ReadError {
     Corrupt(String),
 }
 
-impl ReadError {
+impl HeaderError {
     /// Whether the file's content is at fault (not DICOM, or broken), as
     /// opposed to the system that could not open or read it.
     pub fn is_bad_content(&self) -> bool {
         matches!(
             self,
-            ReadError::Empty | ReadError::NotDicom(_) | ReadError::Corrupt(_)
+            HeaderError::Empty | HeaderError::NotDicom(_) | HeaderError::Corrupt(_)
         )
     }
 
     /// A failed read: the data's fault when it is invalid, else the system's.
-    fn from_io(error: io::Error) -> ReadError {
+    fn from_io(error: io::Error) -> HeaderError {
         if error.kind() == io::ErrorKind::InvalidData {
-            ReadError::Corrupt(error.to_string())
+            HeaderError::Corrupt(error.to_string())
         } else {
-            ReadError::Read(error)
+            HeaderError::Read(error)
         }
     }
 }
@@ -94,18 +94,18 @@ pub enum Wanted<'a> {
 }
 
 /// Reads the whole header of the DICOM file at `path`.
-pub fn read_whole_header(path: &Path) -> Result<Header, ReadError> {
+pub fn read_whole_header(path: &Path) -> Result<Header, HeaderError> {
     read_path(path, Wanted::Whole)
 }
 
 /// Reads only the top-level elements `tags` of the DICOM file at `path`.
-pub fn read_elements(path: &Path, tags: &[Tag]) -> Result<Header, ReadError> {
+pub fn read_elements(path: &Path, tags: &[Tag]) -> Result<Header, HeaderError> {
     read_path(path, Wanted::Only(tags))
 }
 
-fn read_path(path: &Path, wanted: Wanted) -> Result<Header, ReadError> {
-    let file = File::open(path).map_err(ReadError::Open)?;
-    let metadata = file.metadata().map_err(ReadError::Open)?;
+fn read_path(path: &Path, wanted: Wanted) -> Result<Header, HeaderError> {
+    let file = File::open(path).map_err(HeaderError::Open)?;
+    let metadata = file.metadata().map_err(HeaderError::Open)?;
     read_header(&file, &metadata, wanted)
 }
 
@@ -115,14 +115,18 @@ fn read_path(path: &Path, wanted: Wanted) -> Result<Header, ReadError> {
 /// is refused before it is placed, not only when a record needs the rest.
 /// A file the walk vouches for does not fail later: what dicom-rs cannot
 /// decode is left out, with a note.
-pub fn read_header(file: &File, metadata: &Metadata, wanted: Wanted) -> Result<Header, ReadError> {
+pub fn read_header(
+    file: &File,
+    metadata: &Metadata,
+    wanted: Wanted,
+) -> Result<Header, HeaderError> {
     if metadata.is_dir() {
-        return Err(ReadError::IsDirectory);
+        return Err(HeaderError::IsDirectory);
     }
     // One read brings in the whole header of most files.
-    let head = source::read_head(file).map_err(ReadError::Read)?;
+    let head = source::read_head(file).map_err(HeaderError::Read)?;
     if head.is_empty() {
-        return Err(ReadError::Empty);
+        return Err(HeaderError::Empty);
     }
     let size = metadata.len();
     let mut notes = Vec::new();
@@ -133,7 +137,7 @@ pub fn read_header(file: &File, metadata: &Metadata, wanted: Wanted) -> Result<H
             let bytes = &mut FileBytes::new(file, &head, size);
             let start = read_meta_group(bytes, offset)?;
             if start.offset == offset && size <= offset {
-                return Err(ReadError::NotDicom(
+                return Err(HeaderError::NotDicom(
                     "nothing follows the DICM marker".into(),
                 ));
             }
@@ -175,11 +179,11 @@ fn data_set_encoding(
     offset: u64,
     transfer_syntax: Option<&str>,
     notes: &mut Vec<String>,
-) -> Result<Encoding, ReadError> {
+) -> Result<Encoding, HeaderError> {
     let mut first = [0u8; 8];
     let got = bytes
         .read_at(offset, &mut first)
-        .map_err(ReadError::from_io)?;
+        .map_err(HeaderError::from_io)?;
     let detected = Encoding::guess(&first[..got]);
     let declared = transfer_syntax.map(Encoding::of);
     Ok(match (declared, detected) {

@@ -9,7 +9,7 @@ use std::os::unix::fs::FileExt;
 
 use flate2::read::DeflateDecoder;
 
-use super::ReadError;
+use super::HeaderError;
 
 /// How much of a file is read at once to begin with: the whole header of
 /// most files.
@@ -230,8 +230,8 @@ pub fn read_exact(
     bytes: &mut dyn Bytes,
     pos: u64,
     len: usize,
-) -> Result<Option<Vec<u8>>, ReadError> {
+) -> Result<Option<Vec<u8>>, HeaderError> {
     let mut buf = vec![0u8; len];
-    let got = bytes.read_at(pos, &mut buf).map_err(ReadError::from_io)?;
+    let got = bytes.read_at(pos, &mut buf).map_err(HeaderError::from_io)?;
     Ok((got == len).then_some(buf))
 }

@@ -21,7 +21,7 @@ use std::io::{Seek, SeekFrom};
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
 
-use super::ReadError;
+use super::HeaderError;
 use super::captured::{
     BUDGET, Capture, Captured, NESTED_ELEMENT_LIMIT, SEQUENCE_LIMIT, VALUE_LIMIT,
 };
@@ -67,16 +67,16 @@ pub fn check_structure(
     offset: u64,
     encoding: Encoding,
     keep: Keep,
-) -> Result<Capture, ReadError> {
+) -> Result<Capture, HeaderError> {
     if encoding.deflated {
         // Nothing after the meta group: an empty data set, as DCMTK and
         // pydicom read it (an empty input is no deflate stream to flate2).
         if offset >= size {
             return Ok(Capture::default());
         }
-        let mut file = file.try_clone().map_err(ReadError::Read)?;
+        let mut file = file.try_clone().map_err(HeaderError::Read)?;
         file.seek(SeekFrom::Start(offset))
-            .map_err(ReadError::Read)?;
+            .map_err(HeaderError::Read)?;
         let mut bytes = InflatedBytes::new(file);
         let mut walk = Walk::new(&mut bytes, encoding, keep);
         walk.top_level(0)?;
@@ -155,7 +155,7 @@ impl<'b> Walk<'b> {
 
     /// Walks the top level from `pos` to the end (of a deflated data set,
     /// to the image data).
-    fn top_level(&mut self, mut pos: u64) -> Result<(), ReadError> {
+    fn top_level(&mut self, mut pos: u64) -> Result<(), HeaderError> {
         loop {
             let Some(header) = read_element_header(self.bytes, pos, self.encoding)? else {
                 return Ok(());
@@ -184,17 +184,17 @@ impl<'b> Walk<'b> {
     /// The first image data element (`first`), which must be whole (a
     /// file cut short in its pixel data is refused), then the top-level
     /// elements after it until the data ends or stops making sense.
-    fn trailing(&mut self, first: ElementHeader) -> Result<(), ReadError> {
+    fn trailing(&mut self, first: ElementHeader) -> Result<(), HeaderError> {
         let mut pos = self.element(first)?;
         loop {
             let header = match read_element_header(self.bytes, pos, self.encoding) {
                 Ok(Some(header)) if !header.is_delimiter_or_item() => header,
-                Err(ReadError::Read(e)) => return Err(ReadError::Read(e)),
+                Err(HeaderError::Read(e)) => return Err(HeaderError::Read(e)),
                 _ => return Ok(()),
             };
             pos = match self.element(header) {
                 Ok(pos) => pos,
-                Err(ReadError::Read(e)) => return Err(ReadError::Read(e)),
+                Err(HeaderError::Read(e)) => return Err(HeaderError::Read(e)),
                 Err(_) => return Ok(()),
             };
         }
@@ -202,7 +202,7 @@ impl<'b> Walk<'b> {
 
     /// Walks the top-level element `header` (everything it holds, to its
     /// end) and keeps it if wanted; returns where it ends.
-    fn element(&mut self, header: ElementHeader) -> Result<u64, ReadError> {
+    fn element(&mut self, header: ElementHeader) -> Result<u64, HeaderError> {
         let encoding = self.encoding;
         if let Vr::Nonstandard(code) = header.vr {
             self.note_nonstandard(&header, code);
@@ -293,7 +293,7 @@ impl<'b> Walk<'b> {
         mut pos: u64,
         depth: usize,
         current: &mut Current,
-    ) -> Result<u64, ReadError> {
+    ) -> Result<u64, HeaderError> {
         loop {
             // Leave the containers of defined length that end here.
             while let Some(Open { end: Some(end), .. }) = open.last() {
@@ -454,7 +454,7 @@ impl<'b> Walk<'b> {
     }
 
     /// What the element `header` (in `encoding`) holds.
-    fn next(&mut self, header: &ElementHeader, encoding: Encoding) -> Result<Next, ReadError> {
+    fn next(&mut self, header: &ElementHeader, encoding: Encoding) -> Result<Next, HeaderError> {
         let undefined = header.length == UNDEFINED;
         Ok(match header.vr {
             Vr::Explicit(VR::SQ) => Next::Sequence(encoding),
@@ -479,7 +479,7 @@ impl<'b> Walk<'b> {
         &mut self,
         header: &ElementHeader,
         encoding: Encoding,
-    ) -> Result<bool, ReadError> {
+    ) -> Result<bool, HeaderError> {
         if header.length < 8 {
             return Ok(false);
         }
@@ -487,7 +487,7 @@ impl<'b> Walk<'b> {
         let got = self
             .bytes
             .read_at(header.value_at, &mut first)
-            .map_err(ReadError::from_io)?;
+            .map_err(HeaderError::from_io)?;
         let tag = |b: [u8; 2]| match encoding.big_endian {
             true => u16::from_be_bytes(b),
             false => u16::from_le_bytes(b),
@@ -508,7 +508,7 @@ impl<'b> Walk<'b> {
         header: &ElementHeader,
         encoding: Encoding,
         depth: usize,
-    ) -> Result<Option<u64>, ReadError> {
+    ) -> Result<Option<u64>, HeaderError> {
         let open = Open {
             kind: Kind::Sequence,
             end: header.end(),
@@ -522,7 +522,7 @@ impl<'b> Walk<'b> {
         };
         match self.inside(vec![open], header.value_at, depth, &mut current) {
             Ok(end) => Ok(Some(end)),
-            Err(ReadError::Read(e)) => Err(ReadError::Read(e)),
+            Err(HeaderError::Read(e)) => Err(HeaderError::Read(e)),
             Err(e) if vr_of(header.tag) == Some(VR::SQ) => Err(e),
             Err(_) => Ok(None),
         }
@@ -530,7 +530,7 @@ impl<'b> Walk<'b> {
 
     /// Keeps the value of the top-level element `header`, cut to
     /// [`VALUE_LIMIT`] and to whole numbers of its values.
-    fn keep_value(&mut self, header: &ElementHeader) -> Result<(), ReadError> {
+    fn keep_value(&mut self, header: &ElementHeader) -> Result<(), HeaderError> {
         let vr = match header.vr {
             Vr::Explicit(vr) => vr,
             // Implicit VR, or a VR the standard does not know: the VR the
@@ -577,7 +577,7 @@ impl<'b> Walk<'b> {
         content: Encoding,
         end: u64,
         cut_items: &[(u64, u32)],
-    ) -> Result<(), ReadError> {
+    ) -> Result<(), HeaderError> {
         let len = end - header.value_at;
         if len > SEQUENCE_LIMIT {
             self.capture.notes.push(format!(
@@ -653,8 +653,8 @@ fn value_size(vr: VR) -> u32 {
     }
 }
 
-fn corrupt(why: String) -> ReadError {
-    ReadError::Corrupt(why)
+fn corrupt(why: String) -> HeaderError {
+    HeaderError::Corrupt(why)
 }
 
 #[cfg(test)]

@@ -32,8 +32,8 @@ use dicom_dictionary_std::tags;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::atomic_file::Unnamed;
 use crate::placing::Placed;
-use crate::placing::unnamed;
 use crate::reading::Header;
 pub use fields::EveryElement;
 use fields::{Fields, PATIENT_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Single, text_or_not_defined};
@@ -76,10 +76,10 @@ fn work_dir(logdir: &Path) -> PathBuf {
     logdir.join(".rx-repack")
 }
 
-/// Makes the file of this thread's next image record ready (see
-/// [`unnamed::make_ready`]).
-pub fn make_image_record_ready(logdir: &Path) {
-    unnamed::make_ready(&work_dir(logdir), 0);
+/// A file for a record, made ahead of need (see [`Unnamed::ahead`]), for
+/// [`write_records`] to take.
+pub fn record_file_ahead(logdir: &Path) -> io::Result<Unnamed> {
+    Unnamed::ahead(&work_dir(logdir), 0)
 }
 
 /// Writes the records of the instance `header`, now `placed`.
@@ -88,14 +88,16 @@ pub fn make_image_record_ready(logdir: &Path) {
 /// once per study and series need every element, from `whole`, which is
 /// given when [`series_records_due`] said so. With `durable`, each record
 /// is on disk (fsync of it and its directory) before this returns.
+/// `ahead` (from [`record_file_ahead`]) is the first record's file.
 pub fn write_records(
     logdir: &Path,
     header: &Header,
     whole: Option<&Header>,
     placed: &Placed,
     durable: bool,
+    ahead: Option<Unnamed>,
 ) -> Result<(), RecordError> {
-    let work = WorkDir::new(work_dir(logdir), durable);
+    let work = WorkDir::new(work_dir(logdir), durable, ahead);
     let text = |tag| text_or_not_defined(header, tag);
     let (study_uid, series_uid) = (
         text(tags::STUDY_INSTANCE_UID),

@@ -5,29 +5,36 @@
 //! there: where a temporary name is needed, it is in a work directory of
 //! our own.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::placing::sync_dir;
-use crate::placing::unnamed::{NEW_FILE_MODE, Unnamed, creating_dir, creating_parent};
+use crate::atomic_file::{Unnamed, creating_dir, creating_parent, sync_dir};
 
 /// What writes a file's contents.
 pub type Contents<'a> = &'a dyn Fn(&mut dyn Write) -> io::Result<()>;
 
 /// A directory for temporary files and locks, on the same file system as
 /// the files they become. It is created when first needed.
-#[derive(Debug, Clone)]
 pub struct WorkDir {
     dir: PathBuf,
     /// Files written through it are made durable (fsync of the file and
     /// of the directory it is linked into).
     durable: bool,
+    /// A file made ahead in it, for the first file written (see
+    /// [`Unnamed::ahead`]).
+    ahead: Cell<Option<Unnamed>>,
 }
 
 impl WorkDir {
-    pub fn new(dir: PathBuf, durable: bool) -> Self {
-        WorkDir { dir, durable }
+    /// The work dir `dir`; `ahead`, made there, is the first file written.
+    pub fn new(dir: PathBuf, durable: bool, ahead: Option<Unnamed>) -> Self {
+        WorkDir {
+            dir,
+            durable,
+            ahead: Cell::new(ahead),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -37,7 +44,9 @@ impl WorkDir {
     /// A new unnamed file holding what `write` writes (streamed, so that
     /// a large record is never held whole in memory).
     fn unnamed_with(&self, write: Contents) -> io::Result<Unnamed> {
-        let file = creating_dir(&self.dir, || Unnamed::create_in(&self.dir, NEW_FILE_MODE))?;
+        let file = creating_dir(&self.dir, || {
+            Unnamed::made_ahead_or_new(&self.dir, self.ahead.take())
+        })?;
         let mut out = BufWriter::with_capacity(64 << 10, file.file());
         write(&mut out)?;
         out.flush()?;

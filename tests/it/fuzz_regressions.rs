@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use dicom_dictionary_std::tags;
 use rx_repack::layout::template::Template;
 use rx_repack::pipeline::wanted_tags;
-use rx_repack::reading::{ReadError, read_elements, read_whole_header};
+use rx_repack::reading::{HeaderError, read_elements, read_whole_header};
 
 use crate::common::{files_under, rx};
 
@@ -458,7 +458,7 @@ fn s4_a_deflate_stream_cut_short_is_bad_content() {
     let path = finding("s4-deflate-stream-cut-short.dcm");
     assert!(!dcmdump_reads(&path), "dcmdump now reads it");
     let per_file = wanted_tags(&checks::default_layout());
-    let errors: [(&str, Option<ReadError>); 2] = [
+    let errors: [(&str, Option<HeaderError>); 2] = [
         ("per-file", read_elements(&path, &per_file).err()),
         ("whole", read_whole_header(&path).err()),
     ];

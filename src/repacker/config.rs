@@ -1,29 +1,20 @@
-//! The resolved options the program runs on.
+//! rx-repack's resolved options: how the files are filed, and which.
 
 use std::path::PathBuf;
 
-use camino::Utf8PathBuf;
-
-use crate::cli::Cli;
-use crate::layout::Layout;
+use super::cli::RepackCli;
+use crate::filing::{Filing, FilingArgsError};
 use crate::placing::Mode;
+
+/// The name every line rx-repack prints starts with.
+pub const PROGRAM: &str = "rx-repack";
 
 /// How to repack, shared by every file of a run.
 #[derive(Debug, Clone)]
-pub struct Config {
-    /// UTF-8, as it is written into pypx's JSON records.
-    pub datadir: Utf8PathBuf,
-    pub logdir: Option<Utf8PathBuf>,
-    pub layout: Layout,
+pub struct RepackConfig {
+    pub filing: Filing,
+    /// Copy, or move (`--cleanup`).
     pub mode: Mode,
-    pub verbosity: u8,
-    pub ndjson: bool,
-    pub quarantine: Option<PathBuf>,
-    /// Make every placed file and record durable (fsync of the file and
-    /// its directory) before going on. rx-repack does not: storescp has
-    /// not synced the file it received either, and a move syncs what it
-    /// must before removing the source.
-    pub durable: bool,
 }
 
 /// What to repack.
@@ -60,32 +51,23 @@ pub struct Batch {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub enum RepackConfigError {
     #[error("--JSONargs is not supported: pass the options on the command line")]
     JsonArgs,
     #[error(
         "no file given: use --xcrdir DIR --xcrfile NAME, --xcrdirfile PATH, or PATH... for a batch"
     )]
     NoInput,
-    #[error(
-        "{option} {}: the path must be UTF-8, as pypx's JSON records hold it",
-        path.display()
-    )]
-    NotUtf8 { option: &'static str, path: PathBuf },
     #[error("{0}")]
-    Layout(#[from] crate::layout::LayoutError),
-    #[error("cannot listen on {0}")]
-    Listen(String),
-    #[error("{0}")]
-    Tls(String),
+    Filing(#[from] FilingArgsError),
 }
 
-impl Config {
-    pub fn from_cli(cli: Cli) -> Result<(Config, Input), ConfigError> {
+impl RepackConfig {
+    pub fn from_cli(cli: RepackCli) -> Result<(RepackConfig, Input), RepackConfigError> {
         if cli.json_args.is_some() {
-            return Err(ConfigError::JsonArgs);
+            return Err(RepackConfigError::JsonArgs);
         }
-        let layout = cli.templates.layout()?;
+        let filing = cli.filing.resolve(PROGRAM)?;
         let jobs = cli
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -111,23 +93,12 @@ impl Config {
             let dir = cli.xcrdir.unwrap_or_else(|| PathBuf::from("/tmp"));
             Input::One(dir.join(file))
         } else {
-            return Err(ConfigError::NoInput);
+            return Err(RepackConfigError::NoInput);
         };
-        let config = Config {
-            datadir: utf8("--datadir", cli.datadir)?,
-            logdir: cli.logdir.map(|dir| utf8("--logdir", dir)).transpose()?,
-            layout,
+        let config = RepackConfig {
+            filing,
             mode: if cli.cleanup { Mode::Move } else { Mode::Copy },
-            verbosity: cli.verbosity,
-            ndjson: cli.log_ndjson,
-            quarantine: cli.quarantine,
-            durable: false,
         };
         Ok((config, input))
     }
-}
-
-/// `path`, given as `option`, as UTF-8, or an error saying it must be.
-pub fn utf8(option: &'static str, path: PathBuf) -> Result<Utf8PathBuf, ConfigError> {
-    Utf8PathBuf::from_path_buf(path).map_err(|path| ConfigError::NotUtf8 { option, path })
 }

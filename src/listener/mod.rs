@@ -1,20 +1,26 @@
 //! rx-listen: a DICOM storage SCP that files every instance it receives
 //! through the same pipeline as rx-repack, in process, as it streams in.
 //!
-//! [`options`] is the command line; [`dimse`] the command sets; the
-//! [`association`] loop takes what the peer sends from [`wire`] and
-//! streams each data set into an [`incoming`] file; this module accepts
-//! connections, one thread per association up to the limit, and stops
-//! them on a signal.
+//! [`cli`] parses its command line and [`config`] resolves it. This module
+//! accepts connections, one thread per association up to the limit
+//! (beyond it, [`busy`] rejects them), and stops them on a signal; each
+//! connection's first bytes are looked at ([`opening`]), its association
+//! negotiated (with the [`access`] rules, over [`tls`] when configured)
+//! and served by the [`association`] loop, which takes what the peer
+//! sends from [`wire`], answers the command sets of [`dimse`], and
+//! streams each data set into an [`instance_file`] that goes through the
+//! pipeline once complete. A [`deadline`] cuts a peer that stops making
+//! progress.
 
 pub mod access;
 pub mod association;
 mod busy;
+pub mod cli;
+pub mod config;
 pub mod deadline;
 pub mod dimse;
-pub mod incoming;
+pub mod instance_file;
 mod opening;
-pub mod options;
 mod storage_classes;
 mod tls;
 mod wire;
@@ -27,15 +33,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dicom_dictionary_std::uids;
-use dicom_ul::association::Association;
-use dicom_ul::association::server::{ServerAssociation, ServerAssociationOptions};
+use dicom_ul::association::server::ServerAssociationOptions;
 use dicom_ul::pdu::{AbortRQSource, Pdu, write_pdu};
 
 use access::Gate;
-use association::{Connection, End, Peer, Tally};
+use association::{End, Served};
 use busy::Refusals;
+use config::{ListenConfig, PROGRAM};
 use deadline::Deadline;
-use options::ListenOptions;
 use storage_classes::STORAGE_SOP_CLASSES;
 
 /// How often the accepting loop looks for a stop signal.
@@ -70,16 +75,16 @@ impl InFlight {
 
 /// Listens until `stop` is set, then lets the associations in flight
 /// finish within the grace period, aborts the rest, and returns.
-pub fn listen(options: &ListenOptions, stop: &AtomicBool) -> io::Result<()> {
-    let listener = TcpListener::bind(options.address)?;
+pub fn listen(config: &ListenConfig, stop: &AtomicBool) -> io::Result<()> {
+    let listener = TcpListener::bind(config.address)?;
     listener.set_nonblocking(true)?;
     let in_flight = Arc::new(InFlight::default());
-    if options.config.verbosity >= 1 {
+    if config.filing.reporting.verbosity >= 1 {
         eprintln!(
-            "rx-listen: listening on {} as {}, filing into {}",
+            "{PROGRAM}: listening on {} as {}, filing into {}",
             listener.local_addr()?,
-            options.ae_title,
-            options.config.datadir
+            config.ae_title,
+            config.filing.datadir
         );
     }
     let mut refusals = Refusals::default();
@@ -95,18 +100,18 @@ pub fn listen(options: &ListenOptions, stop: &AtomicBool) -> io::Result<()> {
                     continue;
                 }
                 Err(e) => {
-                    eprintln!("rx-listen: cannot accept a connection: {e}");
+                    eprintln!("{PROGRAM}: cannot accept a connection: {e}");
                     std::thread::sleep(POLL);
                     continue;
                 }
             };
             let _ = stream.set_nodelay(true);
-            if in_flight.len() >= options.max_associations {
+            if in_flight.len() >= config.max_associations {
                 refusals.refuse(stream);
-                if options.config.verbosity >= 1 {
+                if config.filing.reporting.verbosity >= 1 {
                     eprintln!(
-                        "rx-listen: {address}: rejected: {} associations already",
-                        options.max_associations
+                        "{PROGRAM}: {address}: rejected: {} associations already",
+                        config.max_associations
                     );
                 }
                 continue;
@@ -114,13 +119,13 @@ pub fn listen(options: &ListenOptions, stop: &AtomicBool) -> io::Result<()> {
             let _ = stream.set_nonblocking(false);
             let id = in_flight.next.fetch_add(1, Ordering::Relaxed);
             let deadline = Arc::new(Deadline::default());
-            deadline.arm(Some(options.acse_timeout));
+            deadline.arm(Some(config.acse_timeout));
             if let (Ok(clone), Ok(mut sockets)) = (stream.try_clone(), in_flight.sockets.lock()) {
                 sockets.insert(id, (clone, Arc::clone(&deadline)));
             }
             let in_flight = Arc::clone(&in_flight);
             scope.spawn(move || {
-                associate(stream, address, options, &deadline);
+                associate(stream, address, config, &deadline);
                 if let Ok(mut sockets) = in_flight.sockets.lock() {
                     sockets.remove(&id);
                 }
@@ -129,14 +134,14 @@ pub fn listen(options: &ListenOptions, stop: &AtomicBool) -> io::Result<()> {
         // Stopping: no new association; those in flight get the grace
         // period, then their connections are shut down.
         drop(listener);
-        if options.config.verbosity >= 1 {
+        if config.filing.reporting.verbosity >= 1 {
             eprintln!(
-                "rx-listen: stopping: {} association(s) in flight get {} s to finish",
+                "{PROGRAM}: stopping: {} association(s) in flight get {} s to finish",
                 in_flight.len(),
-                options.grace.as_secs()
+                config.grace.as_secs()
             );
         }
-        let deadline = Instant::now() + options.grace;
+        let deadline = Instant::now() + config.grace;
         while in_flight.len() > 0 && Instant::now() < deadline {
             in_flight.cut_overdue();
             std::thread::sleep(POLL);
@@ -144,7 +149,7 @@ pub fn listen(options: &ListenOptions, stop: &AtomicBool) -> io::Result<()> {
         if let Ok(sockets) = in_flight.sockets.lock() {
             if !sockets.is_empty() {
                 eprintln!(
-                    "rx-listen: grace period over: {} association(s) cut, their unacknowledged instances not kept",
+                    "{PROGRAM}: grace period over: {} association(s) cut, their unacknowledged instances not kept",
                     sockets.len()
                 );
             }
@@ -161,69 +166,69 @@ pub fn listen(options: &ListenOptions, stop: &AtomicBool) -> io::Result<()> {
 /// prints its line on stderr; returns when it ends. No deadline watches
 /// it: its timeouts are the socket's (for tests and fuzzing; `listen`
 /// also cuts a peer that makes no progress).
-pub fn serve_connection(stream: TcpStream, options: &ListenOptions) {
+pub fn serve_connection(stream: TcpStream, config: &ListenConfig) {
     let address = stream
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let _ = stream.set_nodelay(true);
-    associate(stream, address, options, &Deadline::default());
+    associate(stream, address, config, &Deadline::default());
 }
 
 /// Negotiates and serves one association (over TLS when configured), then
 /// says how it went. `deadline` is armed with the ACSE timeout: the whole
 /// request must arrive within it.
-fn associate(stream: TcpStream, address: SocketAddr, options: &ListenOptions, deadline: &Deadline) {
+fn associate(stream: TcpStream, address: SocketAddr, config: &ListenConfig, deadline: &Deadline) {
     let started = Instant::now();
-    if let Err(why) = opening::wait_for_first_message(&stream, options.acse_timeout) {
-        if options.config.verbosity >= 1 {
+    if let Err(why) = opening::wait_for_first_message(&stream, config.acse_timeout) {
+        if config.filing.reporting.verbosity >= 1 {
             let why = match deadline.expired() {
-                true => association::no_request_within(options.acse_timeout),
+                true => association::no_request_within(config.acse_timeout),
                 false => why,
             };
-            eprintln!("rx-listen: {address}: no association: {why}");
+            eprintln!("{PROGRAM}: {address}: no association: {why}");
         }
         return;
     }
     // To answer a request dicom-ul could not read with an A-ABORT; on
     // plain TCP only (under TLS, bytes of ours would be noise).
-    let raw = options
+    let raw = config
         .tls
         .is_none()
         .then(|| stream.try_clone().ok())
         .flatten();
-    let gate = Gate::new(&options.access, address.ip());
+    let gate = Gate::new(&config.access, address.ip());
     let mut negotiation = ServerAssociationOptions::new()
         .ae_access_control(&gate)
-        .ae_title(options.ae_title.clone())
-        .max_pdu_length(options.max_pdu)
+        .ae_title(config.ae_title.clone())
+        .max_pdu_length(config.max_pdu)
         .strict(true)
-        .read_timeout(options.acse_timeout)
-        .write_timeout(options.acse_timeout)
+        .read_timeout(config.acse_timeout)
+        .write_timeout(config.acse_timeout)
         .with_abstract_syntax(uids::VERIFICATION);
     for class in STORAGE_SOP_CLASSES {
         negotiation = negotiation.with_abstract_syntax(class);
     }
-    let served = match &options.tls {
+    let served = match &config.tls {
         Some(tls) => negotiation
             .tls_config(Arc::clone(tls))
             .establish_tls(stream)
-            .map(|association| serve(association, address, options, deadline)),
+            .map(|association| association::serve(association, address, config, deadline)),
         None => negotiation
             .establish(stream)
-            .map(|association| serve(association, address, options, deadline)),
+            .map(|association| association::serve(association, address, config, deadline)),
     };
     let (titles, outcome) = match served {
-        Ok((titles, tally, how)) => (titles, Ok((tally, how))),
+        Ok(Served { titles, tally, end }) => (titles, Ok((tally, end))),
         Err(e) => (gate.titles().unwrap_or_default(), Err(e)),
     };
     let (calling, called) = (titles.0.trim(), titles.1.trim());
     let line = match outcome {
-        Ok((tally, how)) => {
-            if options.config.verbosity == 0 && how == "released" {
+        Ok((tally, end)) => {
+            if config.filing.reporting.verbosity == 0 && matches!(end, End::Released) {
                 return;
             }
             format!(
-                "{calling} ({address}) -> {called}: {} instance{} ({} failed), {} bytes, {} echo{}, {:.2} s, {how}",
+                "{calling} ({address}) -> {called}: {} instance{} ({} failed), {} bytes, {} echo{}, {:.2} s, {end}",
                 tally.instances,
                 if tally.instances == 1 { "" } else { "s" },
                 tally.failed,
@@ -239,7 +244,7 @@ fn associate(stream: TcpStream, address: SocketAddr, options: &ListenOptions, de
             association_rj.source
         ),
         Err(e) => {
-            let (why, abort) = association::negotiation_failure(&e, deadline, options.acse_timeout);
+            let (why, abort) = association::negotiation_failure(&e, deadline, config.acse_timeout);
             if let (Some(reason), Some(mut raw)) = (abort, raw) {
                 let mut bytes = Vec::new();
                 let pdu = Pdu::AbortRQ {
@@ -250,7 +255,7 @@ fn associate(stream: TcpStream, address: SocketAddr, options: &ListenOptions, de
                 }
                 let _ = raw.shutdown(Shutdown::Both);
             }
-            if options.config.verbosity == 0 {
+            if config.filing.reporting.verbosity == 0 {
                 return;
             }
             format!("{address}: no association: {why}")
@@ -258,49 +263,5 @@ fn associate(stream: TcpStream, address: SocketAddr, options: &ListenOptions, de
     };
     let _ = io::stderr()
         .lock()
-        .write_all(format!("rx-listen: {line}\n").as_bytes());
-}
-
-/// Serves a negotiated association until it ends: its AE titles (calling,
-/// called), what it did, and how it ended.
-fn serve<S: Connection>(
-    mut association: ServerAssociation<S>,
-    address: SocketAddr,
-    options: &ListenOptions,
-    deadline: &Deadline,
-) -> ((String, String), Tally, String) {
-    // After negotiation, the socket timeout (DIMSE messages may wait
-    // longer: their own timeout is set per message by the loop).
-    let socket = association.inner_stream().tcp();
-    let _ = socket.set_read_timeout(options.socket_timeout);
-    let _ = socket.set_write_timeout(options.socket_timeout);
-    let calling = association.peer_ae_title().to_string();
-    let called = association.called_ae_title().to_string();
-    let peer = Peer {
-        address: &address.to_string(),
-        ae_title: &calling,
-    };
-    let mut tally = Tally::default();
-    let timeout = match (options.dimse_timeout, options.socket_timeout) {
-        (Some(dimse), Some(socket)) => Some(dimse.min(socket)),
-        (dimse, socket) => dimse.or(socket),
-    };
-    let end = association::serve(
-        &mut association,
-        &peer,
-        &options.config,
-        timeout,
-        deadline,
-        &mut tally,
-    );
-    let how = match end {
-        End::Released => "released".to_string(),
-        End::AbortedByPeer => "aborted by the peer".to_string(),
-        End::Aborted(why) => {
-            let _ = association.abort();
-            format!("aborted: {why}")
-        }
-        End::Lost(why) => format!("lost: {why}"),
-    };
-    ((calling, called), tally, how)
+        .write_all(format!("{PROGRAM}: {line}\n").as_bytes());
 }

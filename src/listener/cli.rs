@@ -1,21 +1,13 @@
-//! rx-listen's command line, and the options it resolves to.
+//! rx-listen's command line, parsed and nothing more; [`super::config`]
+//! resolves it.
 
 use std::ffi::OsString;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use ipnet::IpNet;
-use rustls::ServerConfig;
 
-use super::access::AccessRules;
-use super::tls;
-
-use crate::cli::TemplateArgs;
-use crate::config::{Config, ConfigError, utf8};
-use crate::placing::Mode;
+use crate::filing::FilingArgs;
 
 const AFTER_HELP: &str = "\
 Receives DICOM instances (C-STORE) and files each one as rx-repack does,
@@ -43,23 +35,18 @@ SIGTERM or Ctrl-C: no new association is accepted, those in flight have
     name = "rx-listen",
     version,
     about = "A DICOM storage SCP that files every instance it receives into a patient/study/series tree and pypx's log dir",
-    after_help = AFTER_HELP
+    after_help = AFTER_HELP,
+    mut_arg("verbosity", |arg| arg.help(
+        "0: errors only; 1: also warnings and one line per association; 2: also one line per instance"
+    ))
 )]
 pub struct ListenCli {
     /// Where to listen: PORT, or ADDRESS:PORT ([::1]:PORT for IPv6)
     #[arg(value_name = "[ADDR:]PORT")]
     pub listen: String,
 
-    /// Root of the repacked tree
-    #[arg(short = 'd', long = "datadir", value_name = "DIR")]
-    pub datadir: PathBuf,
-
-    /// pypx log dir for the JSON records (none written when absent)
-    #[arg(short = 'l', long = "logdir", value_name = "DIR")]
-    pub logdir: Option<PathBuf>,
-
     #[command(flatten)]
-    pub templates: TemplateArgs,
+    pub filing: FilingArgs,
 
     /// Our AE title (-aet)
     #[arg(
@@ -130,95 +117,12 @@ pub struct ListenCli {
     /// Seconds associations in flight get to finish on SIGTERM or Ctrl-C
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub grace: u64,
-
-    /// Keep instances that cannot be parsed in DIR, with the reason in
-    /// NAME.reason.txt
-    #[arg(long, value_name = "DIR")]
-    pub quarantine: Option<PathBuf>,
-
-    /// Print one JSON object per instance on stdout, as rx-repack does
-    #[arg(long = "log-ndjson")]
-    pub log_ndjson: bool,
-
-    /// 0: errors only; 1: also one line per association; 2: also one line
-    /// per instance
-    #[arg(short = 'v', long, value_name = "N", default_value_t = 1)]
-    pub verbosity: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Fsync {
     Always,
     Never,
-}
-
-/// How rx-listen runs.
-#[derive(Debug, Clone)]
-pub struct ListenOptions {
-    pub address: SocketAddr,
-    pub ae_title: String,
-    pub max_pdu: u32,
-    pub acse_timeout: Duration,
-    pub dimse_timeout: Option<Duration>,
-    pub socket_timeout: Option<Duration>,
-    pub max_associations: usize,
-    pub grace: Duration,
-    pub access: AccessRules,
-    /// TLS, when --tls-cert is given.
-    pub tls: Option<Arc<ServerConfig>>,
-    /// How every instance is filed (copy mode: received files are linked,
-    /// never copied).
-    pub config: Config,
-}
-
-impl ListenOptions {
-    pub fn from_cli(cli: ListenCli) -> Result<ListenOptions, ConfigError> {
-        let seconds = |s: u64| (s > 0).then(|| Duration::from_secs(s));
-        Ok(ListenOptions {
-            address: address(&cli.listen)?,
-            ae_title: cli.aet,
-            max_pdu: cli.max_pdu,
-            acse_timeout: Duration::from_secs(cli.acse_timeout.max(1)),
-            dimse_timeout: seconds(cli.dimse_timeout),
-            socket_timeout: seconds(cli.socket_timeout),
-            max_associations: cli.max_associations as usize,
-            grace: Duration::from_secs(cli.grace),
-            access: AccessRules {
-                any_called: cli.any_called_aet,
-                calling: cli.allow_calling,
-                from: cli.allow_from,
-            },
-            tls: match (&cli.tls_cert, &cli.tls_key) {
-                (Some(cert), Some(key)) => Some(
-                    tls::server_config(cert, key, cli.tls_client_ca.as_deref())
-                        .map_err(ConfigError::Tls)?,
-                ),
-                _ => None,
-            },
-            config: Config {
-                datadir: utf8("--datadir", cli.datadir)?,
-                logdir: cli.logdir.map(|dir| utf8("--logdir", dir)).transpose()?,
-                layout: cli.templates.layout()?,
-                mode: Mode::Copy,
-                verbosity: cli.verbosity,
-                ndjson: cli.log_ndjson,
-                quarantine: cli.quarantine,
-                durable: cli.fsync == Fsync::Always,
-            },
-        })
-    }
-}
-
-/// `PORT` (every interface) or `ADDRESS:PORT`.
-fn address(text: &str) -> Result<SocketAddr, ConfigError> {
-    let bad = |why: String| ConfigError::Listen(format!("{text}: {why}"));
-    if let Ok(port) = text.parse::<u16>() {
-        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
-    }
-    text.to_socket_addrs()
-        .map_err(|e| bad(e.to_string()))?
-        .next()
-        .ok_or_else(|| bad("no such address".into()))
 }
 
 /// DCMTK's single-dash long options, as storescp users type them, turned

@@ -8,6 +8,8 @@
 
 use dicom_core::Tag;
 
+use crate::pipeline::Fault;
+
 const COMMAND_GROUP_LENGTH: Tag = Tag(0x0000, 0x0000);
 const AFFECTED_SOP_CLASS_UID: Tag = Tag(0x0000, 0x0002);
 const COMMAND_FIELD: Tag = Tag(0x0000, 0x0100);
@@ -33,6 +35,15 @@ pub const SUCCESS: u16 = 0x0000;
 pub const OUT_OF_RESOURCES: u16 = 0xA700;
 /// Error: cannot understand (the data set cannot be parsed).
 pub const CANNOT_UNDERSTAND: u16 = 0xC000;
+
+/// The status of a C-STORE whose instance could not be kept, by whose
+/// fault it was.
+pub fn failure_status(fault: Fault) -> u16 {
+    match fault {
+        Fault::Content => CANNOT_UNDERSTAND,
+        Fault::Resources => OUT_OF_RESOURCES,
+    }
+}
 
 /// ErrorComment is LO: 64 characters at most.
 const ERROR_COMMENT_MAX: usize = 64;

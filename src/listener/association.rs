@@ -4,9 +4,9 @@
 //! when it is complete, and only then acknowledged.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use dicom_ul::Pdu;
@@ -19,14 +19,15 @@ use dicom_ul::pdu::{
     ReadError,
 };
 
+use super::config::ListenConfig;
 use super::deadline::Deadline;
 use super::dimse::{self, Command};
-use super::incoming::{Incoming, Meta, NextInstance};
+use super::instance_file::{InstanceFile, Meta, NextInstance};
 use super::wire::{Fragment, Unit, Wire, WireError};
-use crate::config::Config;
 use crate::error_text::one_line;
-use crate::pipeline::{self, RepackError, Repacked};
-use crate::reading::ReadError as FileReadError;
+use crate::filing::Filing;
+use crate::pipeline::{self, RepackError};
+use crate::placing::{Origin, PlaceError};
 use crate::report::Report;
 
 /// A command set larger than this is not a command set.
@@ -52,6 +53,7 @@ pub struct Tally {
 }
 
 /// How an association ended.
+#[derive(Debug)]
 pub enum End {
     /// Released by the peer, as it should.
     Released,
@@ -63,10 +65,29 @@ pub enum End {
     Lost(String),
 }
 
+impl fmt::Display for End {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            End::Released => f.write_str("released"),
+            End::AbortedByPeer => f.write_str("aborted by the peer"),
+            End::Aborted(why) => write!(f, "aborted: {why}"),
+            End::Lost(why) => write!(f, "lost: {why}"),
+        }
+    }
+}
+
 /// Who is at the other end.
 pub struct Peer<'a> {
     pub address: &'a str,
     pub ae_title: &'a str,
+}
+
+/// What serving an association came to.
+pub struct Served {
+    /// The calling and called AE titles.
+    pub titles: (String, String),
+    pub tally: Tally,
+    pub end: End,
 }
 
 /// What the loop needs of a connection (plain TCP, or TLS over it) beyond
@@ -87,7 +108,50 @@ impl Connection for TlsStream {
     }
 }
 
-/// Serves `association` until it ends; `tally` counts what was done.
+/// Serves a negotiated association with the peer at `address` until it
+/// ends, and aborts it if we end it.
+pub fn serve<S: Connection>(
+    mut association: ServerAssociation<S>,
+    address: SocketAddr,
+    config: &ListenConfig,
+    deadline: &Deadline,
+) -> Served {
+    // After negotiation, the socket timeout (DIMSE messages may wait
+    // longer: their own timeout is set per message by the loop).
+    let socket = association.inner_stream().tcp();
+    let _ = socket.set_read_timeout(config.socket_timeout);
+    let _ = socket.set_write_timeout(config.socket_timeout);
+    let calling = association.peer_ae_title().to_string();
+    let called = association.called_ae_title().to_string();
+    let peer = Peer {
+        address: &address.to_string(),
+        ae_title: &calling,
+    };
+    let mut tally = Tally::default();
+    let timeout = match (config.dimse_timeout, config.socket_timeout) {
+        (Some(dimse), Some(socket)) => Some(dimse.min(socket)),
+        (dimse, socket) => dimse.or(socket),
+    };
+    let end = receive(
+        &mut association,
+        &peer,
+        config,
+        timeout,
+        deadline,
+        &mut tally,
+    );
+    if let End::Aborted(_) = end {
+        let _ = association.abort();
+    }
+    Served {
+        titles: (calling, called),
+        tally,
+        end,
+    }
+}
+
+/// Receives what the peer of `association` sends until the association
+/// ends; `tally` counts what was done.
 ///
 /// `timeout` is both the socket's read timeout and the progress deadline
 /// (`None`: neither): each time the peer makes progress (see
@@ -95,10 +159,10 @@ impl Connection for TlsStream {
 /// instance filed), then armed again with `timeout`. A peer that sends
 /// nothing, or too little, for that long is aborted, however it spreads
 /// its bytes over the reads.
-pub fn serve<S: Connection>(
+fn receive<S: Connection>(
     association: &mut ServerAssociation<S>,
     peer: &Peer,
-    config: &Config,
+    config: &ListenConfig,
     timeout: Option<Duration>,
     deadline: &Deadline,
     tally: &mut Tally,
@@ -119,7 +183,7 @@ pub fn serve<S: Connection>(
     let mut state = State::Idle {
         command: Vec::new(),
     };
-    let mut filing = Filing {
+    let mut session = Session {
         peer,
         config,
         tally,
@@ -155,7 +219,7 @@ pub fn serve<S: Connection>(
             Unit::Pdu(Pdu::ReleaseRQ) => {
                 // What was made ahead for a next instance is given back
                 // before the peer learns that the association is over.
-                drop(filing);
+                drop(session);
                 let _ = association.send(&Pdu::ReleaseRP);
                 return End::Released;
             }
@@ -170,7 +234,7 @@ pub fn serve<S: Connection>(
                 "data for presentation context {context}, which was not accepted"
             ));
         };
-        let (next, reply) = match state.take(fragment, transfer_syntax, &mut filing) {
+        let (next, reply) = match state.take(fragment, transfer_syntax, &mut session) {
             Ok(step) => step,
             Err(why) => return End::Aborted(why),
         };
@@ -188,7 +252,7 @@ pub fn serve<S: Connection>(
                 return End::Lost(brief(one_line(&e)));
             }
             // While the peer prepares its next request.
-            filing.next_instance.make_ready(config);
+            session.next_instance.make_ready(&config.filing);
         }
         if progress && !deadline.arm(timeout) {
             return timed_out();
@@ -294,10 +358,10 @@ fn brief(text: String) -> String {
     }
 }
 
-/// What filing an association's instances takes, beyond the instance.
-struct Filing<'a> {
+/// What receiving an association's instances takes, beyond the instance.
+struct Session<'a> {
     peer: &'a Peer<'a>,
-    config: &'a Config,
+    config: &'a ListenConfig,
     tally: &'a mut Tally,
     next_instance: NextInstance,
 }
@@ -312,7 +376,7 @@ enum State {
         context: u8,
         /// The file it goes into, or why there is none (the data is then
         /// read and dropped, and the failure answered).
-        file: Result<Incoming, String>,
+        file: Result<InstanceFile, RepackError>,
     },
 }
 
@@ -327,7 +391,7 @@ impl State {
         self,
         fragment: Fragment,
         transfer_syntax: &str,
-        filing: &mut Filing,
+        session: &mut Session,
     ) -> Result<(State, Reply), String> {
         let context = fragment.context;
         match (self, fragment.kind) {
@@ -340,7 +404,7 @@ impl State {
                     return Ok((State::Idle { command }, None));
                 }
                 let request = dimse::parse(&command)?;
-                Self::command(request, context, transfer_syntax, filing)
+                Self::command(request, context, transfer_syntax, session)
             }
             (State::Idle { .. }, PDataValueType::Data) => {
                 Err("a data set without a command".into())
@@ -374,7 +438,7 @@ impl State {
                         None,
                     ));
                 }
-                let (status, comment) = file_away(&request, file, filing);
+                let (status, comment) = store(&request, file, session);
                 let reply =
                     dimse::response(&request, dimse::C_STORE_RSP, status, comment.as_deref());
                 Ok((
@@ -392,11 +456,11 @@ impl State {
         request: Command,
         context: u8,
         transfer_syntax: &str,
-        filing: &mut Filing,
+        session: &mut Session,
     ) -> Result<(State, Reply), String> {
         match (request.field, request.has_data_set) {
             (dimse::C_ECHO_RQ, false) => {
-                filing.tally.echoes += 1;
+                session.tally.echoes += 1;
                 let reply = dimse::response(&request, dimse::C_ECHO_RSP, dimse::SUCCESS, None);
                 Ok((
                     State::Idle {
@@ -417,11 +481,12 @@ impl State {
                     transfer_syntax,
                     sop_class_uid: &class,
                     sop_instance_uid: &instance,
-                    source_ae_title: filing.peer.ae_title,
+                    source_ae_title: session.peer.ae_title,
                 };
-                let datadir = &filing.config.datadir;
-                let file = Incoming::start(datadir.as_std_path(), &meta)
-                    .map_err(|e| format!("cannot write into the data dir {datadir}: {e}"));
+                let filing = &session.config.filing;
+                let datadir = filing.datadir.as_std_path();
+                let file = InstanceFile::start(datadir, &meta, &mut session.next_instance)
+                    .map_err(|source| data_dir_failure(filing, source));
                 Ok((
                     State::Storing {
                         request,
@@ -445,52 +510,55 @@ impl State {
 
 /// Files the instance `request` sent into `file` (or answers why there is
 /// none): the status and error comment to answer with.
-fn file_away(
+fn store(
     request: &Command,
-    file: Result<Incoming, String>,
-    filing: &mut Filing,
+    file: Result<InstanceFile, RepackError>,
+    session: &mut Session,
 ) -> (u16, Option<String>) {
-    let Filing {
+    let Session {
         peer,
         config,
         tally,
         next_instance,
-    } = filing;
+    } = session;
     tally.instances += 1;
     let instance = request.sop_instance_uid.as_deref().unwrap_or("?");
-    let name = format!("{}@{}/{instance}", peer.ae_title.trim(), peer.address);
-    let result = match file {
-        Ok(incoming) => {
-            tally.bytes += incoming.bytes();
-            match incoming.finish(next_instance) {
-                Ok(file) => pipeline::repack_received(file, &received_name(instance), config),
-                Err(e) => Err(RepackError::Read(FileReadError::Read(e))),
-            }
-        }
-        Err(why) => {
-            tally.failed += 1;
-            report(&name, &Err(RepackError::Received(why.clone())), config);
-            return (dimse::OUT_OF_RESOURCES, Some(why));
-        }
-    };
-    report(&name, &result, config);
+    let result = file.and_then(|incoming| {
+        tally.bytes += incoming.bytes();
+        let file = incoming
+            .finish(next_instance)
+            .map_err(|source| data_dir_failure(&config.filing, source))?;
+        let origin = Origin::Received {
+            file,
+            name: quarantine_name(instance),
+            durable: config.durable,
+            record_file: next_instance.take_record_file(),
+        };
+        pipeline::repack(origin, &config.filing)
+    });
+    let src = format!("{}@{}/{instance}", peer.ae_title.trim(), peer.address);
+    let report = Report::of(&config.filing.reporting, &src, &result);
+    report.print_record();
+    report.print_message();
     match result {
         Ok(_) => (dimse::SUCCESS, None),
         Err(e) => {
             tally.failed += 1;
-            let status = if matches!(&e, RepackError::Read(cause) | RepackError::Quarantined { cause, .. } | RepackError::QuarantineFailed { cause, .. } if cause.is_bad_content())
-            {
-                dimse::CANNOT_UNDERSTAND
-            } else {
-                dimse::OUT_OF_RESOURCES
-            };
-            (status, Some(e.to_string()))
+            (dimse::failure_status(e.fault()), Some(e.to_string()))
         }
     }
 }
 
+/// The data dir of `filing` failed to take an instance's bytes.
+fn data_dir_failure(filing: &Filing, source: io::Error) -> RepackError {
+    RepackError::Place(PlaceError::DataDir {
+        datadir: filing.datadir.clone().into_std_path_buf(),
+        source,
+    })
+}
+
 /// The name a received file is kept under in the quarantine.
-fn received_name(instance: &str) -> String {
+fn quarantine_name(instance: &str) -> String {
     let safe: String = instance
         .chars()
         .map(|c| {
@@ -503,10 +571,4 @@ fn received_name(instance: &str) -> String {
         .take(200)
         .collect();
     format!("{safe}.dcm")
-}
-
-fn report(name: &str, result: &Result<Repacked, RepackError>, config: &Config) {
-    let report = Report::of(Path::new(name), result, config.verbosity, config.ndjson);
-    report.print_record();
-    report.print_message();
 }

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
 
-use crate::config::Inputs;
-use crate::placing::unnamed::{TEMP_PREFIX, TEMP_SUFFIX};
+use crate::atomic_file::{TEMP_PREFIX, TEMP_SUFFIX};
+use crate::repacker::config::Inputs;
 
 /// A path that could not be listed.
 #[derive(Debug, thiserror::Error)]

@@ -1,20 +1,23 @@
-//! Files that get their name only once they are complete.
+//! The layer everything written stands on: files that get their name only
+//! once they are complete.
 //!
 //! A file is written unnamed (Linux `O_TMPFILE`), then linked to its name
-//! in one step. Until then no directory listing shows it, and a crash
-//! leaves nothing behind. Where the file system cannot make unnamed files,
-//! a temporary file named `.rx-repack-*.tmp` in the same directory stands in.
+//! in one step, or replaces what is at the name in one step. Until then no
+//! directory listing shows it, and a crash leaves nothing behind. Where the
+//! file system cannot make unnamed files, a temporary file named
+//! `.rx-repack-*.tmp` in the same directory stands in.
 //!
 //! Directories are created when an operation finds them missing, not
 //! checked beforehand: they almost always exist, and a check per file
-//! would cost system calls on every call.
+//! would cost system calls on every call. A name is made durable by an
+//! fsync of its directory ([`sync_dir`]).
 //!
-//! A file can be made ahead of need ([`make_ready`]): rx-listen makes the
-//! files of a sender's next instance while the sender prepares it, which
-//! costs it nothing, instead of after the request came, which delays the
-//! response (on ext4, making an inode was most of filing an instance).
+//! A file can be made ahead of need ([`Unnamed::ahead`]) by whoever will
+//! hand it to the code that writes it: rx-listen makes the files of a
+//! sender's next instance while the sender prepares it, which costs it
+//! nothing, instead of after the request came, which delays the response
+//! (on ext4, making an inode was most of filing an instance).
 
-use std::cell::RefCell;
 use std::fs::{self, File, Permissions};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -36,7 +39,7 @@ pub struct Unnamed {
     dir: PathBuf,
     /// The temporary name, when the file system could not leave it unnamed.
     temp: Option<TempPath>,
-    /// The bytes allocated ahead (see [`make_ready`]).
+    /// The bytes allocated ahead (see [`Unnamed::ahead`]).
     room: u64,
 }
 
@@ -44,54 +47,11 @@ pub struct Unnamed {
 /// storescp and Python's open() make them), and of those made ahead.
 pub const NEW_FILE_MODE: u32 = 0o666;
 
-thread_local! {
-    /// The files this thread made ahead of need, for [`Unnamed::create_in`]
-    /// to take.
-    static READY: RefCell<Vec<Unnamed>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Makes an unnamed file in `dir` with room (blocks, or tmpfs pages,
-/// allocated) for `room` bytes, for this thread's next
-/// [`Unnamed::create_in`] in `dir` to take, unless one is ready there. A
-/// failure is left for that call to meet and report.
-pub fn make_ready(dir: &Path, room: u64) {
-    if READY.with_borrow(|ready| ready.iter().any(|file| file.dir == dir)) {
-        return;
-    }
-    let Ok(mut file) = Unnamed::create_new(dir, NEW_FILE_MODE) else {
-        return;
-    };
-    if room > 0 && rustix::fs::fallocate(&file.file, FallocateFlags::empty(), 0, room).is_ok() {
-        file.room = room;
-    }
-    READY.with_borrow_mut(|ready| ready.push(file));
-}
-
-/// Drops the files this thread made ahead (their room given back to the
-/// file system).
-pub fn discard_ready() {
-    READY.with_borrow_mut(Vec::clear);
-}
-
 impl Unnamed {
     /// A new, empty file on the file system of `dir`, with the permission
     /// bits `mode` (less the umask, as for any new file), open for writing
-    /// and reading (a received instance is read back before it is named):
-    /// the one made ready there, if any (see [`make_ready`]).
+    /// and reading (a received instance is read back before it is named).
     pub fn create_in(dir: &Path, mode: u32) -> io::Result<Unnamed> {
-        let ready = READY.with_borrow_mut(|ready| {
-            let index = ready.iter().position(|file| file.dir == dir);
-            index
-                .filter(|_| mode == NEW_FILE_MODE)
-                .map(|i| ready.swap_remove(i))
-        });
-        match ready {
-            Some(file) => Ok(file),
-            None => Unnamed::create_new(dir, mode),
-        }
-    }
-
-    fn create_new(dir: &Path, mode: u32) -> io::Result<Unnamed> {
         if proc_fd_dir().is_some() {
             let flags = OFlags::RDWR | OFlags::TMPFILE | OFlags::CLOEXEC;
             match rustix::fs::open(dir, flags, Mode::from_raw_mode(mode)) {
@@ -120,6 +80,26 @@ impl Unnamed {
             temp: Some(temp),
             room: 0,
         })
+    }
+
+    /// A new file in `dir`, made before it is needed, with room (blocks,
+    /// or tmpfs pages, allocated) for `room` bytes where the file system
+    /// gives it; [`Unnamed::give_back_room`] ends it at its real size.
+    pub fn ahead(dir: &Path, room: u64) -> io::Result<Unnamed> {
+        let mut file = Unnamed::create_in(dir, NEW_FILE_MODE)?;
+        if room > 0 && rustix::fs::fallocate(&file.file, FallocateFlags::empty(), 0, room).is_ok() {
+            file.room = room;
+        }
+        Ok(file)
+    }
+
+    /// A new file in `dir` with [`NEW_FILE_MODE`]: `ahead`, if it was made
+    /// there (see [`Unnamed::ahead`]), else one made now.
+    pub fn made_ahead_or_new(dir: &Path, ahead: Option<Unnamed>) -> io::Result<Unnamed> {
+        match ahead.filter(|file| file.dir == dir) {
+            Some(file) => Ok(file),
+            None => Unnamed::create_in(dir, NEW_FILE_MODE),
+        }
     }
 
     pub fn file(&self) -> &File {
@@ -201,6 +181,14 @@ fn link_unnamed(file: &File, path: &Path) -> io::Result<()> {
     )?)
 }
 
+/// Makes the name `path` durable: fsync of the directory holding it.
+pub fn sync_dir(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) => File::open(dir).and_then(|d| d.sync_all()),
+        None => Ok(()),
+    }
+}
+
 /// Runs `op`; if it finds a directory missing, creates `dir` and runs it
 /// once more.
 pub fn creating_dir<T>(dir: &Path, mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
@@ -264,31 +252,24 @@ mod tests {
     }
 
     #[test]
-    fn a_file_made_ready_is_taken_once_in_its_directory_and_gives_back_its_room() {
+    fn a_file_made_ahead_is_taken_in_its_directory_and_gives_back_its_room() {
         use std::os::unix::fs::MetadataExt;
         let (dir, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        make_ready(dir.path(), 1 << 20);
         let inode = |file: &Unnamed| file.file().metadata().unwrap().ino();
-        let ready = READY.with_borrow(|ready| inode(&ready[0]));
-        // Another directory, or other permissions, make a new file.
+        let ahead = Unnamed::ahead(dir.path(), 1 << 20).unwrap();
+        let made = inode(&ahead);
+        assert!(names(dir.path()).is_empty(), "a file made ahead is listed");
+        // Made ahead for another directory: a new file.
+        let elsewhere = Unnamed::made_ahead_or_new(other.path(), Some(ahead)).unwrap();
+        assert_ne!(inode(&elsewhere), made);
+        let ahead = Unnamed::ahead(dir.path(), 1 << 20).unwrap();
+        let made = inode(&ahead);
+        let file = Unnamed::made_ahead_or_new(dir.path(), Some(ahead)).unwrap();
+        assert_eq!(inode(&file), made);
         assert_ne!(
-            inode(&Unnamed::create_in(other.path(), NEW_FILE_MODE).unwrap()),
-            ready
+            inode(&Unnamed::made_ahead_or_new(dir.path(), None).unwrap()),
+            made
         );
-        assert_ne!(
-            inode(&Unnamed::create_in(dir.path(), 0o600).unwrap()),
-            ready
-        );
-        let file = Unnamed::create_in(dir.path(), NEW_FILE_MODE).unwrap();
-        assert_eq!(inode(&file), ready);
-        assert_ne!(
-            inode(&Unnamed::create_in(dir.path(), NEW_FILE_MODE).unwrap()),
-            ready
-        );
-        assert!(names(dir.path()).is_empty(), "a ready file is listed");
-        make_ready(dir.path(), 0);
-        discard_ready();
-        assert!(READY.with_borrow(Vec::is_empty), "not discarded");
         file.file().write_all(b"data set").unwrap();
         file.give_back_room(8).unwrap();
         let metadata = file.file().metadata().unwrap();

@@ -1,12 +1,11 @@
-//! The command line, parsed and nothing more; [`crate::config`] resolves it.
+//! rx-repack's command line, parsed and nothing more; [`super::config`]
+//! resolves it.
 
 use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::layout::{
-    DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout, LayoutError,
-};
+use crate::filing::FilingArgs;
 
 const AFTER_HELP: &str = "\
 -h (or -y, --synopsis) shows this summary; --help (or -x, --desc) also
@@ -48,14 +47,17 @@ Refused with a message: --JSONargs (give the options themselves).
     about = "Repack received DICOM files into a patient/study/series tree and record them in pypx's log dir",
     after_help = AFTER_HELP,
     after_long_help = AFTER_LONG_HELP,
-    disable_help_flag = true
+    disable_help_flag = true,
+    mut_arg("verbosity", |arg| arg.help(
+        "0: errors only; 1: errors and warnings (missing elements); 2: also one line per file"
+    ))
 )]
-pub struct Cli {
-    /// Directory holding the received file (storescp's #p) [default: /tmp, as px-repack]
+pub struct RepackCli {
+    /// Directory holding the file storescp wrote (its #p) [default: /tmp, as px-repack]
     #[arg(short = 'p', long = "xcrdir", value_name = "DIR")]
     pub xcrdir: Option<PathBuf>,
 
-    /// Name of the received file in --xcrdir (storescp's #f)
+    /// Name of the file in --xcrdir (storescp's #f)
     #[arg(short = 'f', long = "xcrfile", value_name = "NAME")]
     pub xcrfile: Option<PathBuf>,
 
@@ -63,30 +65,13 @@ pub struct Cli {
     #[arg(long = "xcrdirfile", value_name = "PATH", conflicts_with = "xcrfile")]
     pub xcrdirfile: Option<PathBuf>,
 
-    /// Root of the repacked tree
-    #[arg(short = 'd', long = "datadir", value_name = "DIR")]
-    pub datadir: PathBuf,
-
-    /// pypx log dir for the JSON records (none written when absent)
-    #[arg(short = 'l', long = "logdir", value_name = "DIR")]
-    pub logdir: Option<PathBuf>,
+    #[command(flatten)]
+    pub filing: FilingArgs,
 
     /// Move the file instead of copying it (the source is removed once the
     /// copy is complete and recorded)
     #[arg(long)]
     pub cleanup: bool,
-
-    #[command(flatten)]
-    pub templates: TemplateArgs,
-
-    /// 0: errors only; 1: errors and warnings (missing elements); 2: also one line per file
-    #[arg(short = 'v', long, value_name = "N", default_value_t = 1)]
-    pub verbosity: u8,
-
-    /// Print one JSON object per file on stdout (src, dst, size, PatientID,
-    /// SeriesInstanceUID, error, missing)
-    #[arg(long = "log-ndjson")]
-    pub log_ndjson: bool,
 
     /// Files or directories to repack in one process (directories are
     /// searched recursively; `-` reads a list of paths from stdin)
@@ -111,11 +96,6 @@ pub struct Cli {
     #[arg(short = 'j', long, value_name = "N", value_parser = at_least_one)]
     pub jobs: Option<usize>,
 
-    /// Move files that are not DICOM (or are corrupt) into DIR, with the
-    /// reason in NAME.reason.txt, instead of leaving them in place
-    #[arg(long, value_name = "DIR")]
-    pub quarantine: Option<PathBuf>,
-
     /// Ignored (px-repack's debug log)
     #[arg(long, hide_short_help = true)]
     pub debug: bool,
@@ -136,43 +116,6 @@ pub struct Cli {
     /// Print a summary of the options (px-repack's synopsis)
     #[arg(short = 'y', long = "synopsis", action = clap::ArgAction::HelpShort)]
     synopsis: Option<bool>,
-}
-
-/// The layout of the tree, px-repack's four templates (shared by rx-repack
-/// and rx-listen).
-#[derive(Debug, Clone, clap::Args)]
-pub struct TemplateArgs {
-    /// Template of the patient directory
-    #[arg(long = "rootDirTemplate", value_name = "TEMPLATE", default_value = DEFAULT_ROOT)]
-    pub root_template: String,
-
-    /// Template of the study directory
-    #[arg(long = "studyDirTemplate", value_name = "TEMPLATE", default_value = DEFAULT_STUDY)]
-    pub study_template: String,
-
-    /// Template of the series directory
-    #[arg(long = "seriesDirTemplate", value_name = "TEMPLATE", default_value = DEFAULT_SERIES)]
-    pub series_template: String,
-
-    /// Template of the image file name
-    #[arg(
-        long = "imageTemplate",
-        alias = "imageFileTemplate",
-        value_name = "TEMPLATE",
-        default_value = DEFAULT_IMAGE
-    )]
-    pub image_template: String,
-}
-
-impl TemplateArgs {
-    pub fn layout(&self) -> Result<Layout, LayoutError> {
-        Layout::new(
-            &self.root_template,
-            &self.study_template,
-            &self.series_template,
-            &self.image_template,
-        )
-    }
 }
 
 /// A number of jobs: 0 would do nothing at all, so it is refused.

@@ -3,24 +3,23 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use rx_repack::cli::Cli;
-use rx_repack::config::{Config, Input};
-use rx_repack::report::Report;
-use rx_repack::{batch, exit_codes, pipeline};
+use rx_repack::exit_codes;
+use rx_repack::repacker::cli::RepackCli;
+use rx_repack::repacker::config::{Input, PROGRAM, RepackConfig};
+use rx_repack::repacker::{batch, repack_path};
 
 fn main() -> ExitCode {
-    let resolved = Config::from_cli(Cli::parse()).context("cannot start");
+    let resolved = RepackConfig::from_cli(RepackCli::parse()).context("cannot start");
     let (config, input) = match resolved {
         Ok(resolved) => resolved,
         Err(e) => {
-            eprintln!("rx-repack: {e:#}");
+            eprintln!("{PROGRAM}: {e:#}");
             return ExitCode::from(exit_codes::USAGE);
         }
     };
     ExitCode::from(match input {
         Input::One(src) => {
-            let result = pipeline::repack(&src, &config);
-            let report = Report::of(&src, &result, config.verbosity, config.ndjson);
+            let (result, report) = repack_path(&src, &config);
             report.print_record();
             report.print_message();
             if result.is_ok() {

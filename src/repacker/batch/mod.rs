@@ -13,10 +13,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::{Batch, Config};
+use super::config::{Batch, PROGRAM, RepackConfig};
+use super::repack_path;
 use crate::exit_codes;
-use crate::pipeline::{self, RepackError, Repacked};
-use crate::report::Report;
+use crate::pipeline::{RepackError, Repacked};
 use inputs::for_each_input;
 use progress::{Counter, Progress};
 
@@ -28,7 +28,7 @@ struct Totals {
 }
 
 /// Repacks every file of `batch`; returns the exit status.
-pub fn run(batch: &Batch, config: &Config) -> u8 {
+pub fn run(batch: &Batch, config: &RepackConfig) -> u8 {
     let started = Instant::now();
     let stop = stop_on_signal();
     let totals = Arc::new(Totals::default());
@@ -59,7 +59,7 @@ pub fn run(batch: &Batch, config: &Config) -> u8 {
                     }
                     Err(e) => {
                         totals.failed.fetch_add(1, Ordering::Relaxed);
-                        progress.suspend(|| eprintln!("rx-repack: error: {e}"));
+                        progress.suspend(|| eprintln!("{PROGRAM}: error: {e}"));
                     }
                 }
                 ControlFlow::Continue(())
@@ -81,9 +81,9 @@ pub fn run(batch: &Batch, config: &Config) -> u8 {
     progress.finish();
 
     let failed = totals.failed.load(Ordering::Relaxed);
-    if config.verbosity >= 1 {
+    if config.filing.reporting.verbosity >= 1 {
         eprintln!(
-            "rx-repack: {} placed, {failed} failed, {} bytes, {:.2} s{}",
+            "{PROGRAM}: {} placed, {failed} failed, {} bytes, {:.2} s{}",
             totals.placed.load(Ordering::Relaxed),
             totals.bytes.load(Ordering::Relaxed),
             started.elapsed().as_secs_f64(),
@@ -104,7 +104,7 @@ pub fn run(batch: &Batch, config: &Config) -> u8 {
 fn work(
     jobs: &Mutex<Receiver<PathBuf>>,
     stop: &AtomicBool,
-    config: &Config,
+    config: &RepackConfig,
     totals: &Totals,
     progress: &Counter,
 ) {
@@ -118,9 +118,8 @@ fn work(
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        let result = pipeline::repack(&path, config);
+        let (result, report) = repack_path(&path, config);
         count(&result, totals);
-        let report = Report::of(&path, &result, config.verbosity, config.ndjson);
         report.print_record();
         // Clearing the bar to print redraws it: only when there is a line.
         if report.has_message() {
@@ -153,7 +152,8 @@ fn stop_on_signal() -> Arc<AtomicBool> {
 
 /// Whether a person is watching: a progress bar only for a terminal, and
 /// not when the output is for a program or asked to be quiet.
-fn shows_progress(config: &Config) -> bool {
+fn shows_progress(config: &RepackConfig) -> bool {
     use std::io::IsTerminal;
-    !config.ndjson && config.verbosity > 0 && std::io::stderr().is_terminal()
+    let reporting = &config.filing.reporting;
+    !reporting.ndjson && reporting.verbosity > 0 && std::io::stderr().is_terminal()
 }

@@ -1,0 +1,92 @@
+//! rx-listen's resolved options: where it listens, whom it lets in, its
+//! timeouts, and how it files what it receives.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ServerConfig;
+
+use super::access::AccessRules;
+use super::cli::{Fsync, ListenCli};
+use super::tls;
+use crate::filing::{Filing, FilingArgsError};
+
+/// The name every line rx-listen prints starts with.
+pub const PROGRAM: &str = "rx-listen";
+
+/// How rx-listen runs.
+#[derive(Debug, Clone)]
+pub struct ListenConfig {
+    pub address: SocketAddr,
+    pub ae_title: String,
+    pub max_pdu: u32,
+    pub acse_timeout: Duration,
+    pub dimse_timeout: Option<Duration>,
+    pub socket_timeout: Option<Duration>,
+    pub max_associations: usize,
+    pub grace: Duration,
+    pub access: AccessRules,
+    /// TLS, when --tls-cert is given.
+    pub tls: Option<Arc<ServerConfig>>,
+    /// Each instance and its records are on disk before it is
+    /// acknowledged (`--fsync always`).
+    pub durable: bool,
+    /// How every instance is filed.
+    pub filing: Filing,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListenConfigError {
+    #[error("cannot listen on {text}: {why}")]
+    Address { text: String, why: String },
+    #[error("{0}")]
+    Tls(String),
+    #[error("{0}")]
+    Filing(#[from] FilingArgsError),
+}
+
+impl ListenConfig {
+    pub fn from_cli(cli: ListenCli) -> Result<ListenConfig, ListenConfigError> {
+        let seconds = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+        Ok(ListenConfig {
+            address: address(&cli.listen)?,
+            ae_title: cli.aet,
+            max_pdu: cli.max_pdu,
+            acse_timeout: Duration::from_secs(cli.acse_timeout.max(1)),
+            dimse_timeout: seconds(cli.dimse_timeout),
+            socket_timeout: seconds(cli.socket_timeout),
+            max_associations: cli.max_associations as usize,
+            grace: Duration::from_secs(cli.grace),
+            access: AccessRules {
+                any_called: cli.any_called_aet,
+                calling: cli.allow_calling,
+                from: cli.allow_from,
+            },
+            tls: match (&cli.tls_cert, &cli.tls_key) {
+                (Some(cert), Some(key)) => Some(
+                    tls::server_config(cert, key, cli.tls_client_ca.as_deref())
+                        .map_err(ListenConfigError::Tls)?,
+                ),
+                _ => None,
+            },
+            durable: cli.fsync == Fsync::Always,
+            filing: cli.filing.resolve(PROGRAM)?,
+        })
+    }
+}
+
+/// `PORT` (every interface) or `ADDRESS:PORT`.
+fn address(text: &str) -> Result<SocketAddr, ListenConfigError> {
+    let bad = |why: String| ListenConfigError::Address {
+        text: text.to_string(),
+        why,
+    };
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    text.to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .next()
+        .ok_or_else(|| bad("no such address".into()))
+}
