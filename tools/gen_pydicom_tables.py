@@ -9,7 +9,9 @@ Run it with the pypx venv's python, where pydicom 2.4.5 is installed:
 
     examples-data/pypx-venv/bin/python tools/gen_pydicom_tables.py
 
-It rewrites src/reading/pytext/tables.rs; commit the result.
+It rewrites src/reading/pytext/tables.rs (or the file given as its one
+argument); commit the result. The test `generated_files` regenerates it and
+fails on a difference.
 """
 
 import os
@@ -20,7 +22,13 @@ from pydicom._dicom_dict import DicomDictionary, RepeatersDictionary
 from pydicom._private_dict import private_dictionaries
 from pydicom._uid_dict import UID_dictionary
 
-OUT = os.path.join(
+# The pydicom whose text px-repack writes (pypx 3.12.6 needs pydicom<3).
+PYDICOM = "2.4.5"
+if pydicom.__version__ != PYDICOM:
+    sys.exit(f"gen_pydicom_tables: needs pydicom {PYDICOM}, not {pydicom.__version__}: "
+             "run it with examples-data/pypx-venv/bin/python")
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "src", "reading", "pytext", "tables.rs"
 )
 

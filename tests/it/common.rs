@@ -25,6 +25,18 @@ pub fn examples_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("examples-data"))
 }
 
+/// The Python of px-repack's venv (pydicom 2.4.5, pynetdicom), which
+/// `get_oracle.sh` makes; fails with instructions if it is missing.
+pub fn venv_python() -> PathBuf {
+    let python = examples_dir().join("pypx-venv/bin/python");
+    assert!(
+        python.exists(),
+        "px-repack's Python is missing at {}: run `./get_oracle.sh examples-data`",
+        python.display()
+    );
+    python
+}
+
 /// The 192-instance SAG-anon series, a directory holding those 192 `.dcm`
 /// files and nothing else; fails with instructions if it is not that.
 pub fn sag_anon() -> PathBuf {

@@ -176,13 +176,7 @@ fn dcmsend(port: u16, dir: &Path) -> Command {
 /// little endian, theirs, only (pynetdicom proposes implicit VR first
 /// otherwise, and re-encodes what it sends to match).
 fn pynetdicom(port: u16, dir: &Path) -> Command {
-    let python = examples_dir().join("pypx-venv/bin/python");
-    assert!(
-        python.exists(),
-        "pynetdicom's Python is missing at {}: run `./get_oracle.sh examples-data`",
-        python.display()
-    );
-    let mut cmd = Command::new(python);
+    let mut cmd = Command::new(venv_python());
     cmd.arg("-c")
         .arg(
             r#"

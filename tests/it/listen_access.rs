@@ -292,7 +292,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 /// Connections that end inside their first TLS record (nothing at all,
 /// half a ClientHello, a record header alone) are dropped without a
 /// thread spinning on them (dicom-ul with TLS would, see
-/// src/receiving/opening.rs), on a TLS port and on a plain one.
+/// src/listener/opening.rs), on a TLS port and on a plain one.
 #[test]
 fn connections_ending_inside_their_first_record_are_dropped_quietly() {
     use std::io::Write;

@@ -19,6 +19,7 @@ mod duplicates;
 mod fallbacks;
 mod faults;
 mod fuzz_regressions;
+mod generated;
 mod listen;
 mod listen_access;
 mod listen_faults;
