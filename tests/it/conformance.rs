@@ -1,7 +1,7 @@
 //! Issue 13's rule over every public DICOM sample the package registries
 //! ship (the corpus and the toolkits' verdicts are made once by
-//! `get_oracle.sh`, in `examples-data/conformance/`; README, section
-//! "Conformance", says what they hold):
+//! `get_oracle.sh`, in `examples-data/conformance/`; docs/conformance.md
+//! says what they hold):
 //!
 //! - a file whose header both DCMTK's `dcmdump` and pydicom read is placed
 //!   (exit 0, exactly one file in the data dir, byte-identical to the
@@ -15,12 +15,12 @@
 //!   way cleanly, as above.
 //!
 //! A file that is placed where the rule says refused, or refused where it
-//! says placed, fails the test unless README's "Exceptions" table (in
-//! "Conformance") lists it with a reason; the table is the only list. Each
+//! says placed, fails the test unless `tests/conformance_exceptions.tsv`
+//! lists it with a reason; that file is the only list. Each
 //! file is run once through the real binary, storescp-style
 //! (`--xcrdirfile F --datadir D --logdir L`, D and L fresh and empty), with
 //! 1 GiB of address space, the files shared among one thread per CPU. The
-//! summary and a table to refresh README from are written to
+//! summary and a table to refresh docs/conformance.md from are written to
 //! `target/conformance/` (under CARGO_TARGET_DIR when set).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -160,42 +160,25 @@ fn corpus() -> (PathBuf, Vec<Sample>) {
     (dir, samples)
 }
 
-/// README's exceptions: file name -> reason, from the table under
-/// "### Exceptions" in "## Conformance".
+/// The exceptions: file name -> reason, from
+/// `tests/conformance_exceptions.tsv` (`name<TAB>reason` a line, `#`
+/// comments).
 fn exceptions() -> BTreeMap<String, String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-    let readme = std::fs::read_to_string(&path).unwrap();
-    let section = readme
-        .split_once("\n## Conformance\n")
-        .map(|(_, rest)| rest)
-        .unwrap_or_else(|| panic!("{} has no section \"## Conformance\"", path.display()));
-    let (_, table) = section
-        .split_once("\n### Exceptions\n")
-        .unwrap_or_else(|| panic!("README's Conformance section has no \"### Exceptions\""));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance_exceptions.tsv");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the exceptions {}: {e}", path.display()));
     let mut out = BTreeMap::new();
-    for line in table.lines().take_while(|l| !l.starts_with('#')) {
-        let Some(row) = line.trim().strip_prefix('|') else {
-            continue;
-        };
-        let cells: Vec<&str> = row
-            .trim_end_matches('|')
-            .split('|')
-            .map(str::trim)
-            .collect();
-        let first = cells[0];
-        if first == "file" || first.starts_with("---") || first.starts_with(":--") {
+    for line in text.lines() {
+        if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
-        let name = first
-            .strip_prefix('`')
-            .and_then(|n| n.strip_suffix('`'))
-            .unwrap_or_else(|| panic!("README's exceptions: the file is not in backticks: {line}"));
-        let reason = cells.last().copied().unwrap_or_default();
+        let (name, reason) = line.split_once('\t').unwrap_or((line, ""));
         assert!(
-            cells.len() >= 2 && !reason.is_empty(),
-            "README's exception for {name} gives no reason"
+            !reason.trim().is_empty(),
+            "{}: the exception for {name} gives no reason (name, a tab, the reason)",
+            path.display()
         );
-        out.insert(name.to_string(), reason.to_string());
+        out.insert(name.trim().to_string(), reason.trim().to_string());
     }
     out
 }
@@ -540,7 +523,7 @@ fn every_sample_follows_the_rule() {
     let mut failures: Vec<String> = exceptions
         .keys()
         .filter(|name| !names.contains(name.as_str()))
-        .map(|name| format!("{name}: listed in README's exceptions, but not in the corpus"))
+        .map(|name| format!("{name}: listed in the exceptions, but not in the corpus"))
         .collect();
 
     let outcomes = run_all(&dir, &samples);
@@ -573,8 +556,8 @@ fn every_sample_follows_the_rule() {
                 }
             }
             _ if excepted => failures.push(format!(
-                "{name}: listed in README's exceptions, but follows the rule now: \
-                 take it out of the table"
+                "{name}: listed in the exceptions, but follows the rule now: \
+                 take it out of tests/conformance_exceptions.tsv"
             )),
             _ => {}
         }
@@ -584,7 +567,7 @@ fn every_sample_follows_the_rule() {
     let placed = outcomes.iter().filter(|o| o.placed).count();
     let summary = format!(
         "conformance: {} files, {placed} placed, {} refused, {disagreements} against the rule \
-         ({excepted_disagreements} of them README exceptions)",
+         ({excepted_disagreements} of them exceptions)",
         samples.len(),
         samples.len() - placed,
     );
@@ -597,7 +580,7 @@ fn every_sample_follows_the_rule() {
     );
     assert!(
         failures.is_empty(),
-        "{summary}; {} failures (README's Conformance section says what the rule is; the \
+        "{summary}; {} failures (docs/conformance.md says what the rule is; the \
          report is in {}):\n{}",
         failures.len(),
         out.join("conformance.md").display(),

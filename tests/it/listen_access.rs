@@ -6,7 +6,7 @@
 use std::process::{Command, Output};
 
 use crate::common::*;
-use crate::listen::{AE_TITLE, Listener, send, storescu};
+use crate::listener::{AE_TITLE, Listener, send, storescu};
 use crate::raw_scu;
 
 /// A-ASSOCIATE-RJ: result 1 (permanent), source 1 (service user).

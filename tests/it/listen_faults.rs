@@ -25,7 +25,7 @@ use crate::common::*;
 use crate::faults::{
     DENIED, FULL, READ_ONLY, deny_writes, fill, image_record_dir, without_dac_override,
 };
-use crate::listen::{AE_TITLE, Listener, data_set, listen_path};
+use crate::listener::{AE_TITLE, Listener, data_set, listen_path};
 use crate::raw_scu;
 
 const SUCCESS: u16 = 0x0000;

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use crate::listen::{AE_TITLE, Listener, data_set};
+use crate::listener::{AE_TITLE, Listener, data_set};
 use crate::raw_scu;
 
 /// How long any peer here waits for the listener to end its connection.

@@ -8,6 +8,7 @@
 //! need DCMTK.
 
 mod common;
+mod listener;
 mod oracle;
 mod raw_scu;
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::common::*;
-use crate::listen::{AE_TITLE, Listener, data_set, listen_path};
+use crate::listener::{AE_TITLE, Listener, data_set, listen_path};
 use crate::raw_scu;
 
 /// Where the unit and its companions are.
