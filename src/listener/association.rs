@@ -36,7 +36,7 @@ const COMMAND_LIMIT: usize = 64 << 10;
 /// Progress, for the deadline: a fragment that completes a command set or
 /// a data set, a PDU other than P-DATA-TF, or fragments bringing the bytes
 /// received since the last progress to this many. A peer must make progress
-/// within the timeout of each wait (see [`serve`]).
+/// within the timeout of each wait (see [`receive`]).
 pub const MIN_PROGRESS: usize = 4096;
 
 /// The longest reason a log line gives (a peer's bytes may end up in
@@ -425,8 +425,8 @@ impl State {
                         "data set fragments on presentation contexts {expected} and {context}"
                     ));
                 }
-                if let Ok(incoming) = &mut file {
-                    incoming.write(fragment.data);
+                if let Ok(instance_file) = &mut file {
+                    instance_file.write(fragment.data);
                 }
                 if !fragment.ends_message {
                     return Ok((
@@ -523,9 +523,9 @@ fn store(
     } = session;
     tally.instances += 1;
     let instance = request.sop_instance_uid.as_deref().unwrap_or("?");
-    let result = file.and_then(|incoming| {
-        tally.bytes += incoming.bytes();
-        let file = incoming
+    let result = file.and_then(|instance_file| {
+        tally.bytes += instance_file.bytes();
+        let file = instance_file
             .finish(next_instance)
             .map_err(|source| data_dir_failure(&config.filing, source))?;
         let origin = Origin::Received {

@@ -5,7 +5,7 @@
 //! a byte just before each read times out would hold its thread and its
 //! place among `--max-associations` forever. So each association has a
 //! deadline, which the thread serving it moves on when the peer makes
-//! progress (see [`super::association::serve`] for what counts), and
+//! progress (see [`super::association::MIN_PROGRESS`] for what counts), and
 //! which the accepting thread watches: once it has passed, the
 //! connection's reading side is shut down, the blocked read returns,
 //! and the serving thread finds the deadline expired and aborts.

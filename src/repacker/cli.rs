@@ -30,7 +30,7 @@ Batch mode, many files in one process, in parallel:
   find /archive -name '*.dcm' -print0 | rx-repack -0 --datadir D -
   rx-repack --xcrdir DIR --parseAllFilesWithSubStr .dcm --datadir D
 
-Run by DCMTK storescp, once per received file (TCP_NODELAY=1: without it
+Run by DCMTK storescp, once per file it writes (TCP_NODELAY=1: without it
 Debian's DCMTK waits ~45 ms per instance):
 
   TCP_NODELAY=1 storescp --fork -od /var/incoming -xcr \\
@@ -44,7 +44,7 @@ Refused with a message: --JSONargs (give the options themselves).
 #[command(
     name = "rx-repack",
     version,
-    about = "Repack received DICOM files into a patient/study/series tree and record them in pypx's log dir",
+    about = "Repack DICOM files into a patient/study/series tree and record them in pypx's log dir",
     after_help = AFTER_HELP,
     after_long_help = AFTER_LONG_HELP,
     disable_help_flag = true,
