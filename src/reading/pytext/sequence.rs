@@ -30,10 +30,11 @@ use dicom_core::header::Header as _;
 use dicom_core::{Tag, VR};
 use dicom_object::InMemDicomObject;
 
-use super::{
-    Context, Creator, Out, PyValue, ds_repr, is_repr, names, number_count, number_texts, py_value,
-    tag_text, write_list, write_multi, write_py_bytes, write_py_str,
-};
+use super::names;
+use super::out::Out;
+use super::python::{ds_repr, is_repr, number_texts, write_py_str};
+use super::text::{tag_text, write_list, write_multi, write_py_bytes};
+use super::value::{Context, Creator, PyValue, number_count, py_value};
 
 /// pydicom's `DataElement.descripWidth`: names are cut or padded to this.
 const NAME_WIDTH: usize = 35;
