@@ -126,3 +126,11 @@ fn write_str(out: &mut Out, element: &InMemElement, context: &Context) {
         PyValue::Fragments(_) => out.push_str("<encapsulated pixel data>"),
     }
 }
+
+/// The top-level text of a value of VR `vr` (of a private tag no
+/// dictionary knows), for the tests of the modules here.
+#[cfg(test)]
+fn primitive_text(vr: VR, value: &dicom_core::PrimitiveValue, big_endian: bool) -> String {
+    let element = InMemElement::new(dicom_core::Tag(0x0009, 0x1001), vr, value.clone());
+    element_text(&element, big_endian)
+}

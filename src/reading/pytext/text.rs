@@ -70,15 +70,9 @@ mod tests {
     use dicom_object::InMemDicomObject;
     use dicom_object::mem::InMemElement;
 
-    use crate::reading::pytext::{MAX_VALUE_TEXT, cut_mark, element_text};
+    use crate::reading::pytext::{MAX_VALUE_TEXT, cut_mark, element_text, primitive_text};
 
     use super::*;
-
-    /// The top-level text of a value of VR `vr`.
-    fn primitive_text(vr: VR, value: &PrimitiveValue, big_endian: bool) -> String {
-        let element = InMemElement::new(Tag(0x0009, 0x1001), vr, value.clone());
-        element_text(&element, big_endian)
-    }
 
     #[test]
     fn lists_follow_multiplicity() {

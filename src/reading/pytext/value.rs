@@ -722,13 +722,7 @@ fn undecodable_as_replacement(value: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reading::pytext::element_text;
-
-    /// The top-level text of a value of VR `vr`.
-    fn primitive_text(vr: VR, value: &PrimitiveValue, big_endian: bool) -> String {
-        let element = InMemElement::new(Tag(0x0009, 0x1001), vr, value.clone());
-        element_text(&element, big_endian)
-    }
+    use crate::reading::pytext::{element_text, primitive_text};
 
     #[test]
     fn undecodable_bytes_show_as_replacement_characters() {
