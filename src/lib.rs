@@ -5,11 +5,12 @@
 //! paths, one as storescp asks or many in a batch. [`listener`] is
 //! rx-listen's: a DICOM storage SCP that files what it receives as it
 //! streams in. Both take the options of [`filing`] and send each instance
-//! through the [`pipeline`], whose stages each use only those after them:
-//! [`reading`] reads the header, [`layout`] decides the path from the
-//! templates, [`placing`] puts the file there atomically, [`records`]
-//! writes pypx's log dir, and [`report`] tells the user. [`atomic_file`],
-//! the bottom layer, makes every file appear complete or not at all.
+//! through the [`pipeline`]: [`reading`] reads the header, [`layout`]
+//! decides the path from the templates, [`placing`] puts the file there
+//! atomically, [`records`] writes pypx's log dir, and [`report`] tells the
+//! user. [`atomic_file`], the bottom layer, makes every file appear
+//! complete or not at all. docs/architecture.md has the map and the
+//! layering rule.
 
 pub mod atomic_file;
 pub mod error_text;

@@ -12,6 +12,7 @@ mod listener;
 mod oracle;
 mod raw_scu;
 
+mod architecture;
 mod batch;
 mod concurrency;
 mod conformance;
