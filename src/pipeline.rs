@@ -152,12 +152,10 @@ fn place_and_record(
     } else {
         location.file_name()
     };
-    let durable = origin.durable();
     let destination = Destination {
         datadir: filing.datadir.as_std_path(),
         series_dir: &location.series_dir,
         file_name: &file_name,
-        durable,
     };
     let placed = placing::place(
         origin,
@@ -169,6 +167,7 @@ fn place_and_record(
     // Records before a move removes the source: a failure here leaves the
     // source where it was, so nothing is ever gone and unrecorded.
     if let Some(logdir) = &filing.logdir {
+        let durable = origin.durable();
         let ahead = match origin {
             Origin::Received { record_file, .. } => record_file.take(),
             Origin::File { .. } => None,

@@ -152,14 +152,12 @@ pub struct Destination<'a> {
     /// Relative to the data dir.
     pub series_dir: &'a Path,
     pub file_name: &'a str,
-    /// Make the file and its name durable (fsync) before returning.
-    pub durable: bool,
 }
 
-/// Places `origin` at `dst`. `same_instance(file, existing)` says whether
-/// a file already at a candidate name is the same instance as `file` (then
-/// it is replaced); `alternative_name(file)` gives the name to use when it
-/// is not.
+/// Places `origin` at `dst`, durably if the origin asks it.
+/// `same_instance(file, existing)` says whether a file already at a
+/// candidate name is the same instance as `file` (then it is replaced);
+/// `alternative_name(file)` gives the name to use when it is not.
 pub fn place(
     origin: &mut Origin,
     dst: &Destination,
@@ -167,6 +165,8 @@ pub fn place(
     alternative_name: &dyn Fn(&File) -> String,
 ) -> Result<Placed, PlaceError> {
     let dir = &dst.datadir.join(dst.series_dir);
+    // The file and its name are made durable (fsync) before returning.
+    let durable = origin.durable();
     let unwritable = |source| PlaceError::DataDir {
         datadir: dst.datadir.to_path_buf(),
         source,
@@ -181,12 +181,12 @@ pub fn place(
         },
         Origin::Received { file, .. } => (None, Mode::Copy, Staged::Received(file)),
     };
-    if dst.durable {
+    if durable {
         staged.file().sync_all().map_err(unwritable)?;
     }
     let done = |staged: &Staged, target: &Path, outcome, in_place| {
         let placed = staged.placed(target, outcome, in_place, mode)?;
-        if dst.durable {
+        if durable {
             sync_dir(target)?;
         }
         Ok(placed)
