@@ -60,7 +60,10 @@ fi
 work=$(mktemp -d -p "$root")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/in" "$(dirname "$OUT")"
-find examples-data/SAG-anon -name '*.dcm' | sort | head -n "$FILES" | xargs -I{} cp {} "$work/in/"
+# Not `sort | head`: under pipefail, head leaving early kills sort with
+# SIGPIPE and the script with it.
+mapfile -t series_files < <(find examples-data/SAG-anon -name '*.dcm' | sort)
+cp -- "${series_files[@]:0:FILES}" "$work/in/"
 n=$(find "$work/in" -name '*.dcm' | wc -l)
 cpus=$(nproc)
 data=$work/data log=$work/log

@@ -24,6 +24,7 @@ pub struct Repacked {
     pub dst: PathBuf,
     pub size: u64,
     pub patient_id: Option<String>,
+    pub study_instance_uid: Option<String>,
     pub series_instance_uid: Option<String>,
     /// Keywords the layout needed but the file lacks.
     pub missing: Vec<&'static str>,
@@ -196,6 +197,7 @@ impl Read {
             size: placed.metadata.len(),
             dst: placed.path,
             patient_id: self.header.text(tags::PATIENT_ID),
+            study_instance_uid: self.header.text(tags::STUDY_INSTANCE_UID),
             series_instance_uid: self.header.text(tags::SERIES_INSTANCE_UID),
             missing,
             outcome: placed.outcome,

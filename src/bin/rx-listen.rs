@@ -7,8 +7,8 @@ use clap::Parser;
 
 use rx_repack::exit_codes;
 use rx_repack::listener::cli::{ListenCli, dcmtk_spellings};
-use rx_repack::listener::config::{ListenConfig, PROGRAM};
-use rx_repack::listener::listen;
+use rx_repack::listener::config::{ListenConfig, PROGRAM, Task};
+use rx_repack::listener::{listen, replay_events};
 
 fn main() -> ExitCode {
     let cli = ListenCli::parse_from(dcmtk_spellings(std::env::args_os()));
@@ -23,7 +23,15 @@ fn main() -> ExitCode {
     let flag = Arc::clone(&stop);
     // Only fails if a handler is already set, which nothing else does.
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
-    match listen(&config, &stop).with_context(|| format!("cannot listen on {}", config.address)) {
+    let done = match config.task {
+        Task::Listen(address) => {
+            listen(&config, address, &stop).with_context(|| format!("cannot listen on {address}"))
+        }
+        Task::ReplayEvents => replay_events(&config, &stop)
+            .map(drop)
+            .context("cannot replay the series events"),
+    };
+    match done {
         Ok(()) => ExitCode::from(exit_codes::SUCCESS),
         Err(e) => {
             eprintln!("{PROGRAM}: {e:#}");

@@ -22,11 +22,12 @@ use dicom_ul::pdu::{
 use super::config::ListenConfig;
 use super::deadline::Deadline;
 use super::dimse::{self, Command};
+use super::events::{Arrivals, Events};
 use super::instance_file::{InstanceFile, Meta, NextInstance};
 use super::wire::{Fragment, Unit, Wire, WireError};
 use crate::error_text::one_line;
 use crate::filing::Filing;
-use crate::pipeline::{self, RepackError};
+use crate::pipeline::{self, Fault, RepackError};
 use crate::placing::{Origin, PlaceError};
 use crate::report::Report;
 
@@ -109,12 +110,13 @@ impl Connection for TlsStream {
 }
 
 /// Serves a negotiated association with the peer at `address` until it
-/// ends, and aborts it if we end it.
+/// ends, and aborts it if we end it; tells `events` what it delivered.
 pub fn serve<S: Connection>(
     mut association: ServerAssociation<S>,
     address: SocketAddr,
     config: &ListenConfig,
     deadline: &Deadline,
+    events: Option<&Events>,
 ) -> Served {
     // After negotiation, the socket timeout (DIMSE messages may wait
     // longer: their own timeout is set per message by the loop).
@@ -127,6 +129,7 @@ pub fn serve<S: Connection>(
         address: &address.to_string(),
         ae_title: &calling,
     };
+    let mut arrivals = events.map(|events| events.arrivals(&calling, &called, peer.address));
     let mut tally = Tally::default();
     let timeout = match (config.dimse_timeout, config.socket_timeout) {
         (Some(dimse), Some(socket)) => Some(dimse.min(socket)),
@@ -139,9 +142,13 @@ pub fn serve<S: Connection>(
         timeout,
         deadline,
         &mut tally,
+        arrivals.as_mut(),
     );
     if let End::Aborted(_) = end {
         let _ = association.abort();
+    }
+    if let Some(arrivals) = arrivals {
+        arrivals.ended(&end);
     }
     Served {
         titles: (calling, called),
@@ -151,7 +158,7 @@ pub fn serve<S: Connection>(
 }
 
 /// Receives what the peer of `association` sends until the association
-/// ends; `tally` counts what was done.
+/// ends; `tally` counts what was done, `arrivals` the series delivered.
 ///
 /// `timeout` is both the socket's read timeout and the progress deadline
 /// (`None`: neither): each time the peer makes progress (see
@@ -166,6 +173,7 @@ fn receive<S: Connection>(
     timeout: Option<Duration>,
     deadline: &Deadline,
     tally: &mut Tally,
+    arrivals: Option<&mut Arrivals>,
 ) -> End {
     let contexts: HashMap<u8, String> = association
         .presentation_contexts()
@@ -188,6 +196,7 @@ fn receive<S: Connection>(
         config,
         tally,
         next_instance: NextInstance::default(),
+        arrivals,
     };
     let max_pdu = association.local_max_pdu_length();
     let (_, already_read) = association.get_mut();
@@ -359,11 +368,13 @@ fn brief(text: String) -> String {
 }
 
 /// What receiving an association's instances takes, beyond the instance.
-struct Session<'a> {
+struct Session<'a, 'e> {
     peer: &'a Peer<'a>,
     config: &'a ListenConfig,
     tally: &'a mut Tally,
     next_instance: NextInstance,
+    /// The series delivered, when series events are on.
+    arrivals: Option<&'a mut Arrivals<'e>>,
 }
 
 /// Where an association is between PDVs.
@@ -520,6 +531,7 @@ fn store(
         config,
         tally,
         next_instance,
+        arrivals,
     } = session;
     tally.instances += 1;
     let instance = request.sop_instance_uid.as_deref().unwrap_or("?");
@@ -540,9 +552,21 @@ fn store(
     let report = Report::of(&config.filing.reporting, &src, &result);
     report.print_record();
     report.print_message();
-    match result {
-        Ok(_) => (dimse::SUCCESS, None),
-        Err(e) => {
+    let followed = match (&result, arrivals) {
+        (Ok(repacked), Some(arrivals)) => arrivals.arrived(repacked),
+        _ => Ok(()),
+    };
+    match (result, followed) {
+        (Ok(_), Ok(())) => (dimse::SUCCESS, None),
+        (Ok(_), Err(e)) => {
+            // Filed, but its series would never be announced: not
+            // acknowledged, so that the sender tries again.
+            tally.failed += 1;
+            let why = format!("cannot record its series in the log dir: {e}");
+            eprintln!("{}: error: {src}: {why}", config.filing.reporting.program);
+            (dimse::failure_status(Fault::Resources), Some(why))
+        }
+        (Err(e), _) => {
             tally.failed += 1;
             (dimse::failure_status(e.fault()), Some(e.to_string()))
         }

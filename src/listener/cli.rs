@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use ipnet::IpNet;
@@ -42,8 +43,8 @@ SIGTERM or Ctrl-C: no new association is accepted, those in flight have
 )]
 pub struct ListenCli {
     /// Where to listen: PORT, or ADDRESS:PORT ([::1]:PORT for IPv6)
-    #[arg(value_name = "[ADDR:]PORT")]
-    pub listen: String,
+    #[arg(value_name = "[ADDR:]PORT", required_unless_present = "replay_events")]
+    pub listen: Option<String>,
 
     #[command(flatten)]
     pub filing: FilingArgs,
@@ -117,6 +118,70 @@ pub struct ListenCli {
     /// Seconds associations in flight get to finish on SIGTERM or Ctrl-C
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub grace: u64,
+
+    /// Once a series is complete, run PROGRAM with ARGs, without a shell
+    /// (placeholders: #p series dir, #s SeriesInstanceUID, #n count, #a
+    /// calling AE, #c called AE, #r peer; the event is also in RX_*
+    /// environment variables); needs --logdir
+    #[arg(
+        long = "exec-on-series",
+        value_name = "'PROGRAM ARG...'",
+        help_heading = "Series events"
+    )]
+    pub exec_on_series: Option<String>,
+
+    /// Seconds a hook may run; past it, it is killed and tried again
+    #[arg(long = "exec-timeout", value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..), help_heading = "Series events")]
+    pub exec_timeout: u64,
+
+    /// Times a failed or timed-out hook is tried again (after 1, 2, 4...
+    /// up to 60 s) before its event is set aside in the outbox's failed/
+    #[arg(
+        long = "exec-retries",
+        value_name = "N",
+        default_value_t = 10,
+        help_heading = "Series events"
+    )]
+    pub exec_retries: u32,
+
+    /// Append each event to FILE as one JSON line; needs --logdir
+    #[arg(
+        long = "events-ndjson",
+        value_name = "FILE",
+        help_heading = "Series events"
+    )]
+    pub events_ndjson: Option<PathBuf>,
+
+    /// Seconds a series must be quiet, once every association that
+    /// delivered it has ended, before it is complete
+    #[arg(long = "series-settle", value_name = "SECONDS", default_value = "3",
+          value_parser = settle_seconds, help_heading = "Series events")]
+    pub series_settle: Duration,
+
+    /// Events waiting in the outbox for a sink beyond which completions
+    /// wait (in the log dir) until it drains
+    #[arg(long = "outbox-max", value_name = "N", default_value_t = 10000,
+          value_parser = clap::value_parser!(u64).range(1..), help_heading = "Series events")]
+    pub outbox_max: u64,
+
+    /// Do not listen: put an event for every series on record in the log
+    /// dir into the outbox, deliver the outbox, and exit
+    #[arg(
+        long = "replay-events",
+        conflicts_with = "listen",
+        help_heading = "Series events"
+    )]
+    pub replay_events: bool,
+}
+
+/// `--series-settle`: seconds, fractions allowed.
+fn settle_seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|d| *d <= Duration::from_secs(86_400))
+        .ok_or_else(|| "expected seconds between 0 and 86400".into())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

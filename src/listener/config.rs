@@ -9,16 +9,27 @@ use rustls::ServerConfig;
 
 use super::access::AccessRules;
 use super::cli::{Fsync, ListenCli};
+use super::events::EventsConfig;
+use super::events::exec::split_template;
 use super::tls;
 use crate::filing::{Filing, FilingArgsError};
 
 /// The name every line rx-listen prints starts with.
 pub const PROGRAM: &str = "rx-listen";
 
+/// What rx-listen does.
+#[derive(Debug, Clone, Copy)]
+pub enum Task {
+    /// Listens on the address.
+    Listen(SocketAddr),
+    /// Replays the series events of the log dir, and exits.
+    ReplayEvents,
+}
+
 /// How rx-listen runs.
 #[derive(Debug, Clone)]
 pub struct ListenConfig {
-    pub address: SocketAddr,
+    pub task: Task,
     pub ae_title: String,
     pub max_pdu: u32,
     pub acse_timeout: Duration,
@@ -34,6 +45,8 @@ pub struct ListenConfig {
     pub durable: bool,
     /// How every instance is filed.
     pub filing: Filing,
+    /// Series completion events, when a sink is given.
+    pub events: Option<EventsConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,14 +56,26 @@ pub enum ListenConfigError {
     #[error("{0}")]
     Tls(String),
     #[error("{0}")]
+    Events(String),
+    #[error("{0}")]
     Filing(#[from] FilingArgsError),
 }
 
 impl ListenConfig {
     pub fn from_cli(cli: ListenCli) -> Result<ListenConfig, ListenConfigError> {
         let seconds = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+        let events = events(&cli)?;
+        let task = match &cli.listen {
+            Some(text) => Task::Listen(address(text)?),
+            None if events.is_some() => Task::ReplayEvents,
+            None => {
+                return Err(ListenConfigError::Events(
+                    "--replay-events: nowhere to replay to: give --exec-on-series or --events-ndjson".into(),
+                ));
+            }
+        };
         Ok(ListenConfig {
-            address: address(&cli.listen)?,
+            task,
             ae_title: cli.aet,
             max_pdu: cli.max_pdu,
             acse_timeout: Duration::from_secs(cli.acse_timeout.max(1)),
@@ -72,8 +97,35 @@ impl ListenConfig {
             },
             durable: cli.fsync == Fsync::Always,
             filing: cli.filing.resolve(PROGRAM)?,
+            events,
         })
     }
+}
+
+/// The series events' options, if a sink is given.
+fn events(cli: &ListenCli) -> Result<Option<EventsConfig>, ListenConfigError> {
+    if cli.exec_on_series.is_none() && cli.events_ndjson.is_none() {
+        return Ok(None);
+    }
+    if cli.filing.logdir.is_none() {
+        return Err(ListenConfigError::Events(
+            "series events need --logdir: their state and outbox are kept there".into(),
+        ));
+    }
+    let exec = cli
+        .exec_on_series
+        .as_deref()
+        .map(split_template)
+        .transpose()
+        .map_err(ListenConfigError::Events)?;
+    Ok(Some(EventsConfig {
+        settle: cli.series_settle,
+        exec,
+        exec_timeout: Duration::from_secs(cli.exec_timeout),
+        exec_retries: cli.exec_retries,
+        ndjson: cli.events_ndjson.clone(),
+        outbox_max: usize::try_from(cli.outbox_max).unwrap_or(usize::MAX),
+    }))
 }
 
 /// `PORT` (every interface) or `ADDRESS:PORT`.

@@ -10,7 +10,8 @@
 //! sends from [`wire`], answers the command sets of [`dimse`], and
 //! streams each data set into an [`instance_file`] that goes through the
 //! pipeline once complete. A [`deadline`] cuts a peer that stops making
-//! progress.
+//! progress. The series delivered are followed by [`events`], which
+//! tells downstream once each is complete.
 
 pub mod access;
 pub mod association;
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod deadline;
 pub mod dimse;
+pub mod events;
 pub mod instance_file;
 mod opening;
 mod storage_classes;
@@ -41,6 +43,7 @@ use association::{End, Served};
 use busy::Refusals;
 use config::{ListenConfig, PROGRAM};
 use deadline::Deadline;
+use events::Events;
 use storage_classes::STORAGE_SOP_CLASSES;
 
 /// How often the accepting loop looks for a stop signal.
@@ -73,12 +76,48 @@ impl InFlight {
     }
 }
 
-/// Listens until `stop` is set, then lets the associations in flight
-/// finish within the grace period, aborts the rest, and returns.
-pub fn listen(config: &ListenConfig, stop: &AtomicBool) -> io::Result<()> {
-    let listener = TcpListener::bind(config.address)?;
+/// The series events of `config`, if it has them.
+fn events_of(config: &ListenConfig) -> io::Result<Option<Events>> {
+    let (Some(events), Some(logdir)) = (&config.events, &config.filing.logdir) else {
+        return Ok(None);
+    };
+    Events::new(
+        events.clone(),
+        config.filing.datadir.as_std_path(),
+        logdir.as_std_path(),
+        config.durable,
+        config.grace,
+        config.filing.reporting,
+    )
+    .map(Some)
+}
+
+/// Puts an event for every series on record in the log dir into the
+/// outbox, and delivers the outbox (until `stop` is set): returns how
+/// many series were replayed.
+pub fn replay_events(config: &ListenConfig, stop: &AtomicBool) -> io::Result<usize> {
+    let Some(events) = events_of(config)? else {
+        return Ok(0);
+    };
+    let replayed = events::replay::replay(&events)?;
+    events.drain(stop);
+    eprintln!(
+        "{PROGRAM}: replayed {replayed} series; {}",
+        events.outbox_text()
+    );
+    Ok(replayed)
+}
+
+/// Listens on `address` until `stop` is set, then lets the associations
+/// in flight finish within the grace period, aborts the rest, and
+/// returns.
+pub fn listen(config: &ListenConfig, address: SocketAddr, stop: &AtomicBool) -> io::Result<()> {
+    let events = events_of(config)?;
+    let listener = TcpListener::bind(address)?;
     listener.set_nonblocking(true)?;
     let in_flight = Arc::new(InFlight::default());
+    // Set once the associations are over: the events stop after them.
+    let events_stop = AtomicBool::new(false);
     if config.filing.reporting.verbosity >= 1 {
         eprintln!(
             "{PROGRAM}: listening on {} as {}, filing into {}",
@@ -89,6 +128,9 @@ pub fn listen(config: &ListenConfig, stop: &AtomicBool) -> io::Result<()> {
     }
     let mut refusals = Refusals::default();
     std::thread::scope(|scope| {
+        if let Some(events) = &events {
+            scope.spawn(|| events.run(&events_stop));
+        }
         while !stop.load(Ordering::Relaxed) {
             in_flight.cut_overdue();
             refusals.round();
@@ -124,8 +166,9 @@ pub fn listen(config: &ListenConfig, stop: &AtomicBool) -> io::Result<()> {
                 sockets.insert(id, (clone, Arc::clone(&deadline)));
             }
             let in_flight = Arc::clone(&in_flight);
+            let events = events.as_ref();
             scope.spawn(move || {
-                associate(stream, address, config, &deadline);
+                associate(stream, address, config, &deadline, events);
                 if let Ok(mut sockets) = in_flight.sockets.lock() {
                     sockets.remove(&id);
                 }
@@ -157,7 +200,14 @@ pub fn listen(config: &ListenConfig, stop: &AtomicBool) -> io::Result<()> {
                 let _ = socket.shutdown(Shutdown::Both);
             }
         }
+        while in_flight.len() > 0 {
+            std::thread::sleep(POLL);
+        }
+        events_stop.store(true, Ordering::Relaxed);
     });
+    if let Some(events) = &events {
+        eprintln!("{PROGRAM}: stopped; {}", events.outbox_text());
+    }
     Ok(())
 }
 
@@ -171,13 +221,20 @@ pub fn serve_connection(stream: TcpStream, config: &ListenConfig) {
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let _ = stream.set_nodelay(true);
-    associate(stream, address, config, &Deadline::default());
+    associate(stream, address, config, &Deadline::default(), None);
 }
 
 /// Negotiates and serves one association (over TLS when configured), then
 /// says how it went. `deadline` is armed with the ACSE timeout: the whole
-/// request must arrive within it.
-fn associate(stream: TcpStream, address: SocketAddr, config: &ListenConfig, deadline: &Deadline) {
+/// request must arrive within it. The series it delivers are told to
+/// `events`.
+fn associate(
+    stream: TcpStream,
+    address: SocketAddr,
+    config: &ListenConfig,
+    deadline: &Deadline,
+    events: Option<&Events>,
+) {
     let started = Instant::now();
     if let Err(why) = opening::wait_for_first_message(&stream, config.acse_timeout) {
         if config.filing.reporting.verbosity >= 1 {
@@ -212,10 +269,10 @@ fn associate(stream: TcpStream, address: SocketAddr, config: &ListenConfig, dead
         Some(tls) => negotiation
             .tls_config(Arc::clone(tls))
             .establish_tls(stream)
-            .map(|association| association::serve(association, address, config, deadline)),
+            .map(|association| association::serve(association, address, config, deadline, events)),
         None => negotiation
             .establish(stream)
-            .map(|association| association::serve(association, address, config, deadline)),
+            .map(|association| association::serve(association, address, config, deadline, events)),
     };
     let (titles, outcome) = match served {
         Ok(Served { titles, tally, end }) => (titles, Ok((tally, end))),

@@ -14,14 +14,20 @@
 //! inside the log dir); [`fields`] gives their values; [`patient`] updates
 //! the shared patient record; [`image`] is the per-instance record;
 //! [`pyjson`] writes JSON as Python does. Temporary files and the lock
-//! live in `.rx-repack/` of the log dir ([`work_dir`]).
+//! live in `.rx-repack/` of the log dir ([`work_dir`]), and so does what
+//! rx-listen keeps for its series events: each series' lifecycle
+//! ([`series_state`]) and the events not yet delivered ([`outbox`]);
+//! [`on_record`] reads back the series a log dir holds.
 
 mod fields;
 mod image;
+pub mod on_record;
+pub mod outbox;
 pub mod paths;
 mod patient;
 pub mod pyjson;
 mod seen;
+pub mod series_state;
 pub mod work_dir;
 
 use std::io::{self, Write};
@@ -35,7 +41,7 @@ use serde_json::json;
 use crate::atomic_file::Unnamed;
 use crate::placing::Placed;
 use crate::reading::Header;
-pub use fields::EveryElement;
+pub use fields::{EveryElement, NOT_DEFINED};
 use fields::{Fields, PATIENT_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Single, text_or_not_defined};
 use image::ImageRecord;
 use paths::RecordPaths;
@@ -72,7 +78,7 @@ pub fn series_records_due(logdir: &Path, header: &Header) -> bool {
 }
 
 /// Our work directory in `logdir` (see [`WorkDir`]).
-fn work_dir(logdir: &Path) -> PathBuf {
+pub fn work_dir(logdir: &Path) -> PathBuf {
     logdir.join(".rx-repack")
 }
 
