@@ -157,10 +157,20 @@ pub fn storescu(port: u16, dir: &Path, extra: &[&str]) -> Command {
     cmd
 }
 
-/// The bytes of the data set of the Part 10 file `bytes` (after its meta
-/// group, whose length its first element gives).
+/// The bytes of the data set of the Part 10 file `bytes`: after its meta
+/// group, walked element by element (explicit VR little endian), so that
+/// a group length that does not count every element misleads nothing.
 pub fn data_set(bytes: &[u8]) -> &[u8] {
     assert_eq!(&bytes[128..132], b"DICM");
-    let group_length = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
-    &bytes[144 + group_length..]
+    let mut at = 132;
+    while bytes[at..at + 2] == [2, 0] {
+        let vr = &bytes[at + 4..at + 6];
+        let long = matches!(vr, b"OB" | b"OW" | b"UN" | b"SQ" | b"UT" | b"UC" | b"UR");
+        at += if long {
+            12 + u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize
+        } else {
+            8 + u16::from_le_bytes(bytes[at + 6..at + 8].try_into().unwrap()) as usize
+        };
+    }
+    &bytes[at..]
 }

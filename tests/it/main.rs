@@ -24,6 +24,7 @@ mod fuzz_regressions;
 mod generated;
 mod listen;
 mod listen_access;
+mod listen_events;
 mod listen_faults;
 mod listen_hostile;
 mod log_safety;
