@@ -385,7 +385,7 @@ fn a_failing_hook_is_retried_then_set_aside_and_can_be_put_back() {
         "--exec-on-series",
         &failing,
         "--exec-retries",
-        "2",
+        "1",
     ];
     let mut listener = Listener::start_in(Command::new(listen_path()), &data, &log, &extra);
     send(storescu(listener.port, &tmp.path().join("made"), &[]));
@@ -397,14 +397,14 @@ fn a_failing_hook_is_retried_then_set_aside_and_can_be_put_back() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         std::fs::read_to_string(&tries).unwrap().lines().count(),
-        3,
+        2,
         "{stderr}"
     );
     assert_eq!(
         stderr
             .matches("exec failed (exit status 3); trying again in")
             .count(),
-        2,
+        1,
         "{stderr}"
     );
     assert!(stderr.contains("given up, kept as"), "{stderr}");
@@ -504,7 +504,7 @@ fn a_slow_hook_holds_up_no_acknowledgement() {
     let files = make_instances(&tmp.path().join("made"), 1, 4, 10);
     let hooked = tmp.path().join("hook.ndjson");
     let slow = format!(
-        "/bin/sh -c 'sleep 2; printf \"%s\\n\" \"$RX_EVENT\" >> \"$0\"' {}",
+        "/bin/sh -c 'sleep 1; printf \"%s\\n\" \"$RX_EVENT\" >> \"$0\"' {}",
         hooked.display()
     );
     let ndjson = tmp.path().join("events.ndjson");
