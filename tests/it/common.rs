@@ -382,10 +382,21 @@ pub fn unknown_files(datadir: &Path, inputs: &[&[u8]]) -> Vec<String> {
         .collect()
 }
 
+/// The locks of our work dir: the patient records', rx-listen's series
+/// states', its sinks' and its associations'.
+fn is_lock(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    matches!(&*name, "patientData.lock" | "series.lock")
+        || (name.ends_with(".lock")
+            && (path.starts_with(".rx-repack/outbox")
+                || path.starts_with(".rx-repack/associations")))
+}
+
 /// What is wrong in a log dir: a file in the directories pypx lists that
 /// is not a non-empty, parseable `.json` (temporary files included), or a
-/// file in our work dir `.rx-repack/` other than the lock and temporary
-/// files (a damaged record kept aside means one was half-written).
+/// file in our work dir `.rx-repack/` other than the locks, temporary
+/// files, and rx-listen's whole JSON states and events (a damaged record
+/// kept aside means one was half-written).
 pub fn log_problems(logdir: &Path) -> Vec<String> {
     if !logdir.exists() {
         return Vec::new();
@@ -394,9 +405,16 @@ pub fn log_problems(logdir: &Path) -> Vec<String> {
     for (path, bytes) in tree(logdir) {
         let shown = path.display();
         if path.starts_with(".rx-repack") {
-            let lock = path.file_name().is_some_and(|n| n == "patientData.lock");
-            if !lock && !is_temp_name(&path) {
+            if is_temp_name(&path) || is_lock(&path) {
+                continue;
+            }
+            // rx-listen's series states and events wait whole, as JSON.
+            let state_or_event =
+                path.starts_with(".rx-repack/series") || path.starts_with(".rx-repack/outbox");
+            if !state_or_event || path.extension().is_none_or(|e| e != "json") {
                 problems.push(format!("unexpected file in the log work dir: {shown}"));
+            } else if let Err(e) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                problems.push(format!("half a state or an event: {shown}: {e}"));
             }
         } else if is_temp_name(&path) || path.extension().is_none_or(|e| e != "json") {
             problems.push(format!("not a record, in a listed directory: {shown}"));

@@ -456,8 +456,92 @@ fn records_problems(log: &Path, images: Option<usize>) -> Vec<String> {
 /// senders send the whole series again. After the kill, every instance a
 /// sender saw acknowledged is at its final name, whole, with its image
 /// record and the records of its patient, study and series, and nothing
-/// partial is at a final name; after the resend, the series is complete. RX_LISTEN_KILL_TRIALS sets the number of trials,
+/// partial is at a final name; after the resend, the series is complete.
+/// The series events are on: the kill moments reach past the push, into
+/// the series' completion and the delivery of its event, and after the
+/// restart every event that was due is delivered (see
+/// [`event_problems`]). RX_LISTEN_KILL_TRIALS sets the number of trials,
 /// RX_LISTEN_KILL_SEED the seed of the kill moments.
+/// The settle time of the kill trials.
+const KILL_SETTLE: &str = "0.2";
+
+/// The counts of the events due when the listener was killed: written to
+/// the outbox, or announced in a series' state.
+fn events_due(log: &Path) -> BTreeSet<u64> {
+    let work = log.join(".rx-repack");
+    let mut due = BTreeSet::new();
+    let json_in = |dir: PathBuf| -> Vec<Value> {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| std::fs::read(e.unwrap().path()).ok())
+                    .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for event in json_in(work.join("outbox/ndjson")) {
+        due.extend(event["instances"].as_u64());
+    }
+    for state in ["open", "done"] {
+        for series in json_in(work.join("series").join(state)) {
+            due.extend(series["announced"].as_u64().filter(|n| *n > 0));
+        }
+    }
+    due
+}
+
+/// What is wrong with the events of `events` once the resend has settled:
+/// each count `due` at the kill, and the whole series, announced; the
+/// same id for the same count only; nothing left in the outbox.
+fn event_problems(events: &Path, log: &Path, due: &BTreeSet<u64>) -> Vec<String> {
+    let total = instances().len() as u64;
+    let read = || -> Vec<Value> {
+        std::fs::read_to_string(events)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    };
+    let outbox = log.join(".rx-repack/outbox/ndjson");
+    let waiting = || {
+        std::fs::read_dir(&outbox).map_or(0, |d| {
+            d.filter(|e| e.as_ref().unwrap().path().is_file()).count()
+        })
+    };
+    let started = Instant::now();
+    while !(read().iter().any(|e| e["instances"] == total) && waiting() == 0) {
+        if started.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut problems = Vec::new();
+    let mut ids: BTreeMap<u64, String> = BTreeMap::new();
+    for event in read() {
+        let count = event["instances"].as_u64().unwrap_or(0);
+        let id = event["event_id"].as_str().unwrap_or("").to_string();
+        if ids.values().any(|other| *other == id) && ids.get(&count) != Some(&id) {
+            problems.push(format!("event id {id} for two counts"));
+        }
+        if ids
+            .insert(count, id.clone())
+            .is_some_and(|before| before != id)
+        {
+            problems.push(format!("two ids for the count {count}"));
+        }
+    }
+    for count in due.iter().chain([&total]) {
+        if !ids.contains_key(count) {
+            problems.push(format!("no event for {count} instances (events: {ids:?})"));
+        }
+    }
+    if waiting() > 0 {
+        problems.push(format!("{} events left in the outbox", waiting()));
+    }
+    problems
+}
+
 #[test]
 fn kill_9_while_senders_push_loses_nothing_acknowledged() {
     let trials = kill_trials();
@@ -482,12 +566,20 @@ fn kill_9_while_senders_push_loses_nothing_acknowledged() {
         let tmp = tempfile::tempdir().unwrap();
         let (data, log) = (tmp.path().join("data"), tmp.path().join("log"));
         let fsync = ["always", "never"][trial % 2];
+        let events = tmp.path().join("events.ndjson");
         let start = || {
             Listener::start_in(
                 Command::new(listen_path()),
                 &data,
                 &log,
-                &["--fsync", fsync],
+                &[
+                    "--fsync",
+                    fsync,
+                    "--series-settle",
+                    KILL_SETTLE,
+                    "--events-ndjson",
+                    events.to_str().unwrap(),
+                ],
             )
         };
         let mut trial_problems = Vec::new();
@@ -495,7 +587,12 @@ fn kill_9_while_senders_push_loses_nothing_acknowledged() {
         let mut listener = start();
         let acked = Arc::new(Mutex::new(BTreeSet::new()));
         let senders = push(listener.port, &acked);
-        let delay = span.mul_f64(0.8 * random.unit());
+        // Two trials in three within the push; the third around the
+        // series' completion and its event's delivery, after it.
+        let delay = match trial % 3 {
+            2 => span.mul_f64(0.8) + Duration::from_millis(1000).mul_f64(random.unit()),
+            _ => span.mul_f64(0.8 * random.unit()),
+        };
         std::thread::sleep(delay);
         listener.running.child.kill().unwrap();
         listener.running.child.wait().unwrap();
@@ -504,6 +601,7 @@ fn kill_9_while_senders_push_loses_nothing_acknowledged() {
             trial_problems.extend(refused);
         }
         let acked = acked.lock().unwrap().clone();
+        let due = events_due(&log);
         let (mut found, placed) = holdings(&data, &log, &acked);
         if found.is_empty() && !acked.is_empty() {
             found.extend(records_problems(&log, None));
@@ -512,7 +610,7 @@ fn kill_9_while_senders_push_loses_nothing_acknowledged() {
         let temps = split_temps(&data).1.len();
         let line = format!(
             "trial {trial} (--fsync {fsync}): killed after {} ms, {} acknowledged, \
-             {} placed, {temps} temporary files",
+             {} placed, {temps} temporary files, events due {due:?}",
             delay.as_millis(),
             acked.len(),
             placed.len()
@@ -536,6 +634,7 @@ fn kill_9_while_senders_push_loses_nothing_acknowledged() {
         }
         let (found, placed) = holdings(&data, &log, &all);
         trial_problems.extend(found.into_iter().map(|p| format!("after the resend: {p}")));
+        trial_problems.extend(event_problems(&events, &log, &due));
         trial_problems.extend(
             complete_problems(&log, &placed)
                 .into_iter()
