@@ -787,3 +787,159 @@ fn event_options_that_cannot_work_are_refused_at_start() {
         );
     }
 }
+
+/// HAProxy in TCP mode, with health checks (a bare TCP connect, as
+/// Kubernetes' and most balancers' are), in front of `ports`.
+fn haproxy(tmp: &Path, ports: &[u16]) -> (Running, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let servers: String = ports
+        .iter()
+        .enumerate()
+        .map(|(n, p)| format!("  server r{n} 127.0.0.1:{p} check inter 100ms fall 2 rise 1\n"))
+        .collect();
+    let config = tmp.join("haproxy.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "global\n  maxconn 256\ndefaults\n  mode tcp\n  timeout connect 1s\n  \
+             timeout client 60s\n  timeout server 60s\n  retries 3\n  option redispatch\n\
+             frontend dicom\n  bind 127.0.0.1:{port}\n  default_backend replicas\n\
+             backend replicas\n  balance roundrobin\n{servers}"
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new("haproxy");
+    cmd.arg("-db").arg("-f").arg(&config);
+    let proxy = Running::spawn(&mut cmd);
+    wait_until("HAProxy to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    (proxy, port)
+}
+
+/// Sends `instances` through `port` as a sender that tries again does:
+/// after a broken association, a new one, from the first instance not
+/// acknowledged. Returns the UIDs acknowledged.
+fn push_until_acknowledged(port: u16, instances: &[(String, Vec<u8>)]) -> Vec<String> {
+    let mut acknowledged = Vec::new();
+    let started = Instant::now();
+    while acknowledged.len() < instances.len() {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "could not send through HAProxy"
+        );
+        let Ok(mut stream) = raw_scu::try_associate(port, AE_TITLE) else {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        for (id, (uid, data)) in (1..).zip(&instances[acknowledged.len()..]) {
+            match raw_scu::try_store(&mut stream, id, uid, data) {
+                Ok(0) => acknowledged.push(uid.clone()),
+                _ => break,
+            }
+            // A push long enough to be cut.
+            std::thread::sleep(Duration::from_millis(15));
+        }
+        if acknowledged.len() == instances.len() {
+            let _ = raw_scu::try_release(stream);
+        }
+    }
+    acknowledged
+}
+
+#[test]
+fn three_replicas_behind_haproxy_one_killed_mid_push_announce_each_series_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = make_instances(&tmp.path().join("made"), 1, 4, 24);
+    let (data, log) = (tmp.path().join("data"), tmp.path().join("log"));
+    let ndjson = tmp.path().join("events.ndjson");
+    let extra = [
+        "--series-settle",
+        SETTLE,
+        "--events-ndjson",
+        ndjson.to_str().unwrap(),
+    ];
+    let start = |address: &str| {
+        Listener::start_at(Command::new(listen_path()), &data, &log, &extra, address)
+    };
+    let mut replicas: Vec<Listener> = (0..3).map(|_| start("127.0.0.1:0")).collect();
+    let ports: Vec<u16> = replicas.iter().map(|r| r.port).collect();
+    let (_proxy, port) = haproxy(tmp.path(), &ports);
+    let series: Vec<Vec<(String, Vec<u8>)>> = (0..4)
+        .map(|s| raw_instances(&of_series(&files, s)))
+        .collect();
+    let acknowledged: Vec<String> = std::thread::scope(|scope| {
+        let senders: Vec<_> = series
+            .iter()
+            .map(|instances| {
+                let sender = scope.spawn(move || push_until_acknowledged(port, instances));
+                std::thread::sleep(Duration::from_millis(20));
+                sender
+            })
+            .collect();
+        // Mid-push: the first replica dies, and comes back on its port.
+        std::thread::sleep(Duration::from_millis(150));
+        replicas[0].running.child.kill().unwrap();
+        replicas[0].running.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        replicas[0] = start(&format!("127.0.0.1:{}", ports[0]));
+        senders
+            .into_iter()
+            .flat_map(|s| s.join().unwrap())
+            .collect()
+    });
+    assert_eq!(acknowledged.len(), files.len());
+    wait_until("every series' event", || {
+        let counts = counts_by_series(&lines(&ndjson));
+        counts.len() == 4 && counts.values().all(|c| c.last() == Some(&24))
+    });
+    std::thread::sleep(PAST_SETTLE);
+    let mut said = String::new();
+    for replica in &mut replicas {
+        said.push_str(&String::from_utf8_lossy(&replica.stop().stderr));
+    }
+
+    // Every instance acknowledged is kept, and recorded.
+    let placed: Vec<String> = files_under(&data).iter().map(|p| instance_uid(p)).collect();
+    for uid in &acknowledged {
+        assert!(
+            placed.contains(uid),
+            "{uid} was acknowledged but is not kept"
+        );
+    }
+    assert_eq!(image_records(&json_files(&log)), files.len());
+    assert!(log_problems(&log).is_empty(), "{:?}", log_problems(&log));
+    // Each series completes once per count: no count twice, and the last
+    // is the whole series.
+    let events = lines(&ndjson);
+    for (uid, counts) in counts_by_series(&events) {
+        let mut distinct = counts.clone();
+        distinct.dedup();
+        assert_eq!(
+            distinct, counts,
+            "{uid}: a count announced twice: {events:?}"
+        );
+        assert_eq!(counts.last(), Some(&24), "{uid}: {counts:?}");
+    }
+    // The kill cut associations that had delivered instances.
+    let cut = events
+        .iter()
+        .flat_map(|e| e["associations"].as_array().unwrap())
+        .filter(|a| a["ended"].as_str().unwrap().contains("rx-listen stopped"))
+        .count();
+    assert!(cut > 0, "no association was cut by the kill: {events:?}");
+    // Nothing left behind: every event due, the killed replica's too, is
+    // delivered.
+    let waiting = std::fs::read_dir(log.join(".rx-repack/outbox/ndjson"))
+        .unwrap()
+        .count();
+    assert_eq!(waiting, 0, "{said}");
+    assert!(
+        said.contains("outbox ndjson: 0 waiting, 0 given up"),
+        "{said}"
+    );
+}
