@@ -8,6 +8,10 @@
 #                                          timed until all 192 are placed
 #   (d) rx-listen --fsync never
 #   (e) rx-listen --fsync always           (its default)
+#   (f) (e) with series events             --exec-on-series (a hook that
+#                                          counts the series' files) and
+#                                          --events-ndjson: the hook must
+#                                          not slow receiving (<= 1.05x (e))
 #
 # (c), (d) and (e) write the tree and pypx's records; (c) names its files
 # uniquely (+uf: the four senders below send the same SOP instance UIDs).
@@ -21,12 +25,14 @@
 # deleting right before a run made each new file's inode a scan.
 # Then four senders at once, each sending the series
 # under a study (and series) of its own, 768 instances: (c), (d) and (e)
-# again, in instances/s and MB/s. The results go to OUT (a Markdown table)
+# again, and (f), in instances/s and MB/s. The results go to OUT (a Markdown table)
 # and, drawn, to OUT with .svg for .md (benches/listen_report.py).
 #
-# Usage: benches/listen.sh [--quick]
+# Usage: benches/listen.sh [--quick | --events]
 # --quick (CI): 3 runs of (c) and (e), one sender; fails unless rx-listen
 # (e) is faster than storescp with rx-repack (c).
+# --events: (e) and (f) alone, one sender then four, RUNS rounds each:
+# what series events with a hook cost receiving (target <= 1.05x).
 # Environment: RUNS (rounds after a warm-up one; default 10), BENCH_TMPDIR (where the received files
 # go; default /dev/shm, a RAM file system: set it to a directory on a disk
 # to measure the disk), OUT (default target/bench/listen.md).
@@ -34,8 +40,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-quick=false
+quick=false events=false
 [ "${1:-}" = --quick ] && quick=true
+[ "${1:-}" = --events ] && events=true
 RUNS=${RUNS:-10}
 $quick && RUNS=3
 OUT=${OUT:-target/bench/listen.md}
@@ -81,10 +88,14 @@ start c storescp --fork +uf -aet RX -od "$work/c/in" -xcr \
   "$rx_repack --xcrdir #p --xcrfile #f --datadir $work/c/data --logdir $work/c/log --cleanup" $((port + 3))
 start d "$rx_listen" --aet RX --fsync never --datadir "$work/d/data" --logdir "$work/d/log" -v 0 $((port + 4))
 start e "$rx_listen" --aet RX --fsync always --datadir "$work/e/data" --logdir "$work/e/log" -v 0 $((port + 5))
+mkdir -p "$work/hook"
+start f "$rx_listen" --aet RX --fsync always --datadir "$work/f/data" --logdir "$work/f/log" -v 0 \
+  --exec-on-series "/bin/sh -c 'ls \"\$0\" | wc -l >> \"\$1\"' #p $work/hook/counts" \
+  --events-ndjson "$work/hook/events.ndjson" $((port + 6))
 
-expect_placed() { # count: (c), (d) and (e) must each have placed that many
+expect_placed() { # count: (c) to (f) must each have placed that many
   local name n
-  for name in c d e; do
+  for name in c d e f; do
     n=$(find "$work/$name/data" -name '*.dcm' | wc -l)
     [ "$n" -eq "$1" ] || { echo "listen: ($name) placed $n of $1" >&2; exit 1; }
   done
@@ -142,30 +153,57 @@ EOF
   exit
 fi
 
+# Four senders at once: the series under four studies of its own.
+make_studies() {
+  for i in 1 2 3 4; do
+    mkdir -p "$work/studies/$i"
+    cp "$series"/*.dcm "$work/studies/$i/"
+    dcmodify -nb -q -ma "(0020,000D)=1.2.826.0.1.3680043.8.498.$$.$i" \
+      -ma "(0020,000E)=1.2.826.0.1.3680043.8.498.$$.$i.1" "$work/studies/$i"/*.dcm
+  done
+}
+four() { # port: four storescu at once, one study each
+  echo "for i in 1 2 3 4; do $send $1 $work/studies/\$i & done; wait"
+}
+
+if $events; then
+  make_studies
+  rounds "$work/one.json" \
+    e "$(clear e)" "$send $((port + 5)) $series" \
+    f "$(clear f)" "$send $((port + 6)) $series"
+  rounds "$work/four.json" \
+    e "$(clear e)" "$(four $((port + 5)))" \
+    f "$(clear f)" "$(four $((port + 6)))"
+  python3 - "$work/one.json" "$work/four.json" "$(df -T "$work" | awk 'NR==2 {print $2}')" <<'EOF'
+import json, sys
+for label, path in [("one sender", sys.argv[1]), ("four senders", sys.argv[2])]:
+    median = {r["command"]: r["median"] for r in json.load(open(path))["results"]}
+    print(f"{label}, files on {sys.argv[3]}: (e) rx-listen --fsync always {median['e']:.3f} s, "
+          f"(f) with series events and a hook {median['f']:.3f} s: {median['f'] / median['e']:.2f}x")
+EOF
+  exit
+fi
+
 rounds "$work/times.json" \
   a "sync" "$send $((port + 1)) $series" \
   b "$(clear b)" "$send $((port + 2)) $series" \
   c "$(clear c)" "$send $((port + 3)) $series && $(all_placed c 192)" \
   d "$(clear d)" "$send $((port + 4)) $series" \
-  e "$(clear e)" "$send $((port + 5)) $series"
+  e "$(clear e)" "$send $((port + 5)) $series" \
+  f "$(clear f)" "$send $((port + 6)) $series"
 
 expect_placed 192
 
-# Four senders at once: the series under four studies of its own.
-for i in 1 2 3 4; do
-  mkdir -p "$work/studies/$i"
-  cp "$series"/*.dcm "$work/studies/$i/"
-  dcmodify -nb -q -ma "(0020,000D)=1.2.826.0.1.3680043.8.498.$$.$i" \
-    -ma "(0020,000E)=1.2.826.0.1.3680043.8.498.$$.$i.1" "$work/studies/$i"/*.dcm
-done
-four() { # port: four storescu at once, one study each
-  echo "for i in 1 2 3 4; do $send $1 $work/studies/\$i & done; wait"
-}
+make_studies
 rounds "$work/four.json" \
   c "$(clear c)" "$(four $((port + 3))) && $(all_placed c 768)" \
   d "$(clear d)" "$(four $((port + 4)))" \
-  e "$(clear e)" "$(four $((port + 5)))"
+  e "$(clear e)" "$(four $((port + 5)))" \
+  f "$(clear f)" "$(four $((port + 6)))"
 expect_placed 768
+# The hook ran for the series (its events come after the settle time).
+sleep 4
+[ -s "$work/hook/counts" ] || { echo "listen: (f) ran no hook" >&2; exit 1; }
 bytes=$(du -sb "$work/studies" | cut -f1)
 
 filesystem=$(df -T "$work" | awk 'NR==2 {print $2}')

@@ -2,8 +2,8 @@
 (printed) and as a bar chart (an SVG file).
 
 Usage: listen_report.py ONE.json FOUR.json FOUR_BYTES FILESYSTEM OUT.svg
-ONE.json: one sender, contenders a-e; FOUR.json: four senders at once,
-contenders c-e; FOUR_BYTES: the bytes the four sent.
+ONE.json: one sender, contenders a-f; FOUR.json: four senders at once,
+contenders c-f; FOUR_BYTES: the bytes the four sent.
 """
 
 import json
@@ -16,6 +16,7 @@ NAMES = {
     "c": "storescp --fork -xcr rx-repack --cleanup (until all placed)",
     "d": "rx-listen --fsync never",
     "e": "rx-listen --fsync always",
+    "f": "rx-listen --fsync always, series events to a hook and NDJSON",
 }
 ONE_SENDER = 192
 FOUR_SENDERS = 4 * ONE_SENDER
@@ -65,7 +66,8 @@ def main():
           f"(d) / storescp writing (b): {median['d'] / median['b']:.2f}x; "
           f"(d) / storescp + rx-repack (c): {median['d'] / median['c']:.2f}x; "
           f"--fsync always costs {(median['e'] - median['d']) / ONE_SENDER * 1e3:.2f} ms "
-          "per instance")
+          "per instance; series events with a hook (f) / without (e): "
+          f"{median['f'] / median['e']:.2f}x")
     print()
     print(f"No receiver can be faster than the sender's floor: (a) / (c) is "
           f"{median['a'] / median['c']:.2f}x, the best (d) / (c) could be in this run.")
@@ -75,11 +77,13 @@ def main():
     print("| | receiver | median | instances/s | MB/s | runs |")
     print("|---|---|---:|---:|---:|---:|")
     throughput = {}
-    for key in "cde":
+    for key in "cdef":
         seconds = four[key]["median"]
         throughput[key] = FOUR_SENDERS / seconds
         print(f"| ({key}) | {NAMES[key]} | {seconds:.3f} s | {throughput[key]:.0f} | "
               f"{four_bytes / 1e6 / seconds:.0f} | {len(four[key]['times'])} |")
+    print(f"\nSeries events with a hook (f) / without (e), four senders: "
+          f"{four['f']['median'] / four['e']['median']:.2f}x")
 
     short = {
         "a": "storescp --ignore (floor)",
@@ -87,13 +91,14 @@ def main():
         "c": "storescp + rx-repack per file",
         "d": "rx-listen --fsync never",
         "e": "rx-listen --fsync always",
+        "f": "rx-listen, events and a hook",
     }
     first, first_height = bars(
         f"One sender, {ONE_SENDER} instances, files on {filesystem}: seconds (shorter is better)",
         "s", [(short[k], median[k]) for k in NAMES], 0)
     second, second_height = bars(
         "Four senders at once: instances per second (longer is better)",
-        "/s", [(short[k], throughput[k]) for k in "cde"], first_height + 20)
+        "/s", [(short[k], throughput[k]) for k in "cdef"], first_height + 20)
     height = first_height + 20 + second_height + 10
     with open(svg_path, "w") as svg:
         svg.write(

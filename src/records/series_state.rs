@@ -82,16 +82,13 @@ impl SeriesState {
 /// The series' states of one log dir.
 pub struct SeriesBook {
     logdir: PathBuf,
-    durable: bool,
 }
 
 impl SeriesBook {
-    /// The states in `logdir`; with `durable`, each update is on disk
-    /// before it returns.
-    pub fn new(logdir: &Path, durable: bool) -> SeriesBook {
+    /// The states in `logdir`.
+    pub fn new(logdir: &Path) -> SeriesBook {
         SeriesBook {
             logdir: logdir.to_path_buf(),
-            durable,
         }
     }
 
@@ -120,13 +117,15 @@ impl SeriesBook {
 
     /// Runs `change` on the state named `name` (`None` if the series has
     /// none yet) under the lock, and keeps what it leaves: a state with
-    /// deliveries is open, one without is done.
+    /// deliveries is open, one without is done. With `durable`, the
+    /// change is on disk before this returns.
     pub fn update<T>(
         &self,
         name: &str,
+        durable: bool,
         change: impl FnOnce(&mut Option<SeriesState>) -> T,
     ) -> io::Result<T> {
-        let work = WorkDir::new(super::work_dir(&self.logdir), self.durable, None);
+        let work = WorkDir::new(super::work_dir(&self.logdir), durable, None);
         work.locked(LOCK, || {
             let (open, done) = (self.folder(true).join(name), self.folder(false).join(name));
             let (before, was_open) = match read(&open)? {
@@ -148,7 +147,7 @@ impl SeriesBook {
                 let bytes = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
                 work.replace(path, &|w| w.write_all(&bytes))?;
                 if now_open != was_open {
-                    remove(other, self.durable)?;
+                    remove(other, durable)?;
                 }
             }
             Ok(answer)
@@ -200,9 +199,9 @@ mod tests {
     #[test]
     fn a_state_with_deliveries_is_open_and_one_without_is_done() {
         let tmp = tempfile::tempdir().unwrap();
-        let book = SeriesBook::new(tmp.path(), false);
+        let book = SeriesBook::new(tmp.path());
         let name = SeriesBook::name_of("1.2.3");
-        book.update(&name, |state| {
+        book.update(&name, false, |state| {
             assert!(state.is_none());
             *state = Some(SeriesState {
                 series_instance_uid: "1.2.3".into(),
@@ -212,7 +211,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(book.open_names().unwrap(), vec![name.clone()]);
-        book.update(&name, |state| {
+        book.update(&name, false, |state| {
             let state = state.as_mut().unwrap();
             state.deliveries.clear();
             state.announced = 7;
@@ -220,7 +219,7 @@ mod tests {
         .unwrap();
         assert!(book.open_names().unwrap().is_empty());
         let announced = book
-            .update(&name, |state| state.as_ref().map(|s| s.announced))
+            .update(&name, false, |state| state.as_ref().map(|s| s.announced))
             .unwrap();
         assert_eq!(announced, Some(7));
     }

@@ -722,7 +722,7 @@ fn a_full_log_dir_holds_the_event_back_until_there_is_room() {
         listener
             .running
             .stderr_so_far()
-            .contains("cannot look for complete series")
+            .contains("cannot record the end of an association in the log dir")
     });
     std::thread::sleep(PAST_SETTLE);
     assert!(lines(&ndjson).is_empty());
@@ -737,7 +737,10 @@ fn a_full_log_dir_holds_the_event_back_until_there_is_room() {
         !lines(&ndjson).is_empty()
     });
     listener.stop();
-    assert_eq!(lines(&ndjson)[0]["instances"], 4);
+    let event = &lines(&ndjson)[0];
+    assert_eq!(event["instances"], 4);
+    // Its end was kept until it could be written.
+    assert_eq!(event["associations"][0]["ended"], "released");
 }
 
 #[test]
@@ -941,5 +944,68 @@ fn three_replicas_behind_haproxy_one_killed_mid_push_announce_each_series_once()
     assert!(
         said.contains("outbox ndjson: 0 waiting, 0 given up"),
         "{said}"
+    );
+}
+
+#[test]
+fn sinks_that_are_down_get_every_event_in_order_once_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = make_instances(&tmp.path().join("made"), 1, 2, 2);
+    let down = tmp.path().join("down");
+    std::fs::write(&down, b"").unwrap();
+    let hooked = tmp.path().join("hook.ndjson");
+    // Fails while the file `down` is there.
+    let flaky = format!(
+        "/bin/sh -c 'test ! -e \"$0\" && printf \"%s\\n\" \"$RX_EVENT\" >> \"$1\"' {} {}",
+        down.display(),
+        hooked.display()
+    );
+    // Its folder does not exist yet: the NDJSON file cannot be opened.
+    let ndjson = tmp.path().join("later/events.ndjson");
+    let mut listener = Listener::start(&[
+        "--series-settle",
+        SETTLE,
+        "--exec-on-series",
+        &flaky,
+        "--events-ndjson",
+        ndjson.to_str().unwrap(),
+    ]);
+    for series in 0..2 {
+        let dir = folder_of(
+            tmp.path(),
+            &format!("s{series}"),
+            &of_series(&files, series),
+        );
+        send(storescu(listener.port, &dir, &[]));
+        wait_until("the series' event in the outbox", || {
+            listener
+                .running
+                .stderr_so_far()
+                .contains(&format!("series 1.2.3.0.{series} complete"))
+        });
+    }
+    let said = listener.running.stderr_so_far();
+    assert!(
+        said.contains("exec failed (exit status 1); trying again"),
+        "{said}"
+    );
+    assert!(said.contains("ndjson failed (cannot append to"), "{said}");
+    std::fs::remove_file(&down).unwrap();
+    std::fs::create_dir(tmp.path().join("later")).unwrap();
+    wait_until("both sinks back", || {
+        lines(&hooked).len() == 2 && lines(&ndjson).len() == 2
+    });
+    let out = listener.stop();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for events in [lines(&hooked), lines(&ndjson)] {
+        let order: Vec<&str> = events
+            .iter()
+            .map(|e| e["series_instance_uid"].as_str().unwrap())
+            .collect();
+        assert_eq!(order, ["1.2.3.0.0", "1.2.3.0.1"], "{stderr}");
+    }
+    assert!(
+        stderr.contains("outbox exec: 0 waiting, 0 given up; ndjson: 0 waiting, 0 given up"),
+        "{stderr}"
     );
 }

@@ -61,9 +61,13 @@ pub fn watch(events: &Events, stop: &AtomicBool) {
 
 /// One look at every open series.
 fn round(events: &Events) -> std::io::Result<()> {
+    events.record_ends_again();
     let mut failure = None;
     for name in events.book.open_names()? {
-        match events.book.update(&name, |state| look(events, state)) {
+        match events
+            .book
+            .update(&name, false, |state| look(events, state))
+        {
             Ok(Ok(Look::Announced(event))) => events.say_announced(&event),
             Ok(Ok(Look::Waiting | Look::Unchanged)) => {}
             Ok(Err(e)) | Err(e) => failure = Some(e),

@@ -42,8 +42,9 @@ pub enum Until {
 }
 
 /// Delivers the events waiting in `outbox` for `sink`, oldest first, while
-/// this process holds the sink's delivery lock (another replica sharing
-/// the log dir may hold it: it then delivers them).
+/// this process holds the sink's delivery lock (another rx-listen sharing
+/// the log dir may hold it: it then delivers them, and with
+/// [`Until::Empty`] this waits until it has).
 pub fn deliver_all(
     sink: &dyn Sink,
     outbox: &Outbox,
@@ -71,17 +72,14 @@ pub fn deliver_all(
                 ),
             }
         }
-        let waiting = match held {
-            Some(_) => outbox.waiting(name).unwrap_or_else(|e| {
-                complain(&mut complained, format!("cannot read the outbox: {e}"));
-                Vec::new()
-            }),
-            None => Vec::new(),
-        };
-        if waiting.is_empty() {
-            if until == Until::Empty && held.is_some() {
-                return;
-            }
+        let waiting = outbox.waiting(name).unwrap_or_else(|e| {
+            complain(&mut complained, format!("cannot read the outbox: {e}"));
+            Vec::new()
+        });
+        if waiting.is_empty() && until == Until::Empty {
+            return;
+        }
+        if waiting.is_empty() || held.is_none() {
             std::thread::sleep(IDLE);
             continue;
         }

@@ -22,6 +22,7 @@ pub mod replay;
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -61,8 +62,17 @@ pub struct Events {
     book: SeriesBook,
     outbox: Outbox,
     ids: AssociationIds,
+    /// An association's registration with a series is on disk before the
+    /// instance is acknowledged (`--fsync always`). The other changes
+    /// need not be: an end lost in a power cut is found again (its lock
+    /// is gone), and a completion lost repeats its event, with its id.
+    durable: bool,
     sinks: Vec<Box<dyn Sink>>,
     reporting: Reporting,
+    /// Ends of associations that could not be written yet (as many as
+    /// the associations that ended while the log dir failed, each of which
+    /// had registered before: no association registers meanwhile).
+    unrecorded_ends: Mutex<Vec<UnrecordedEnd>>,
 }
 
 impl Events {
@@ -95,11 +105,13 @@ impl Events {
             config,
             logdir: logdir.to_path_buf(),
             datadir: datadir.display().to_string(),
-            book: SeriesBook::new(logdir, durable),
+            book: SeriesBook::new(logdir),
+            durable,
             outbox: Outbox::new(logdir),
             ids: AssociationIds::new(),
             sinks,
             reporting,
+            unrecorded_ends: Mutex::new(Vec::new()),
         })
     }
 
@@ -111,36 +123,28 @@ impl Events {
     pub fn run(&self, stop: &AtomicBool) {
         std::thread::scope(|scope| {
             scope.spawn(|| completion::watch(self, stop));
-            for sink in &self.sinks {
-                scope.spawn(|| {
-                    delivery::deliver_all(
-                        sink.as_ref(),
-                        &self.outbox,
-                        &self.reporting,
-                        stop,
-                        Until::Stopped,
-                    )
-                });
-            }
+            self.deliver(scope, stop, Until::Stopped);
         });
     }
 
     /// Delivers what waits in the outbox, and returns once it is empty
     /// (or `stop` is set).
     pub fn drain(&self, stop: &AtomicBool) {
-        std::thread::scope(|scope| {
-            for sink in &self.sinks {
-                scope.spawn(|| {
-                    delivery::deliver_all(
-                        sink.as_ref(),
-                        &self.outbox,
-                        &self.reporting,
-                        stop,
-                        Until::Empty,
-                    )
-                });
-            }
-        });
+        std::thread::scope(|scope| self.deliver(scope, stop, Until::Empty));
+    }
+
+    /// A deliverer for each sink, on a thread of its own in `scope`.
+    fn deliver<'scope, 'env>(
+        &'env self,
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        stop: &'env AtomicBool,
+        until: Until,
+    ) {
+        for sink in &self.sinks {
+            scope.spawn(move || {
+                delivery::deliver_all(sink.as_ref(), &self.outbox, &self.reporting, stop, until)
+            });
+        }
     }
 
     /// What the association from `peer`, `calling` calling `called`,
@@ -155,6 +159,35 @@ impl Events {
             presence: None,
             last_arrival: HashMap::new(),
         }
+    }
+
+    /// Tells the series of `end` how its association ended; returns what
+    /// could not be told.
+    fn record_end(&self, mut end: UnrecordedEnd) -> Option<UnrecordedEnd> {
+        end.series.retain(|(name, last)| {
+            let told = self.book.update(name, false, |state| {
+                let Some(series) = state else { return };
+                series.last_arrival_ms = series.last_arrival_ms.max(*last);
+                for delivery in &mut series.deliveries {
+                    if delivery.association == end.association {
+                        delivery.ended = Some(end.end.clone());
+                        delivery.ended_ms = Some(end.ended_ms);
+                    }
+                }
+            });
+            told.is_err()
+        });
+        (!end.series.is_empty()).then_some(end)
+    }
+
+    /// Tries again to write the ends that could not be written.
+    fn record_ends_again(&self) {
+        let mut unrecorded = self
+            .unrecorded_ends
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let ends = std::mem::take(&mut *unrecorded);
+        unrecorded.extend(ends.into_iter().filter_map(|end| self.record_end(end)));
     }
 
     /// The most events waiting for one sink.
@@ -211,6 +244,17 @@ fn relative_series_dir(datadir: &str, placed: &Path) -> String {
         .to_string()
 }
 
+/// An association's end, not yet written to the states of all its series.
+struct UnrecordedEnd {
+    association: String,
+    end: String,
+    ended_ms: i64,
+    /// The series still to be told, with the association's last arrival.
+    series: Vec<(String, i64)>,
+    /// Held until every series is told.
+    _presence: Option<Presence>,
+}
+
 /// The series one association delivers, as the events know them.
 pub struct Arrivals<'a> {
     events: &'a Events,
@@ -253,7 +297,7 @@ impl Arrivals<'_> {
             ended_ms: None,
         };
         let text = |value: &Option<String>| value.clone().unwrap_or_else(|| NOT_DEFINED.into());
-        events.book.update(&name, |state| {
+        events.book.update(&name, events.durable, |state| {
             let series = state.get_or_insert_with(|| SeriesState {
                 series_instance_uid: series_uid.to_string(),
                 ..SeriesState::default()
@@ -272,29 +316,28 @@ impl Arrivals<'_> {
     }
 
     /// The association ended as `end` says: each series it delivered is
-    /// told, and its presence given up.
+    /// told, and its presence given up once they all are. A series that
+    /// cannot be told now (the log dir is full) is told by a later round
+    /// of [`completion`]; until then the association counts as alive.
     pub fn ended(self, end: &impl std::fmt::Display) {
-        let now = now_ms();
-        let end = end.to_string();
-        for (name, last) in &self.last_arrival {
-            let told = self.events.book.update(name, |state| {
-                let Some(series) = state else { return };
-                series.last_arrival_ms = series.last_arrival_ms.max(*last);
-                for delivery in &mut series.deliveries {
-                    if delivery.association == self.association {
-                        delivery.ended = Some(end.clone());
-                        delivery.ended_ms = Some(now);
-                    }
-                }
-            });
-            if let Err(e) = told {
-                // Its presence goes with it: the series is then closed as
-                // if its rx-listen had died.
-                eprintln!(
-                    "{}: cannot record the end of an association in the series state: {e}",
-                    self.events.program()
-                );
-            }
+        let events = self.events;
+        let end = UnrecordedEnd {
+            association: self.association,
+            end: end.to_string(),
+            ended_ms: now_ms(),
+            series: self.last_arrival.into_iter().collect(),
+            _presence: self.presence,
+        };
+        if let Some(end) = events.record_end(end) {
+            eprintln!(
+                "{}: cannot record the end of an association in the log dir (tried again)",
+                events.program()
+            );
+            events
+                .unrecorded_ends
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(end);
         }
     }
 }
