@@ -15,7 +15,7 @@ use std::fs::{self, File};
 use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
 
-use super::work_dir::WorkDir;
+use super::work_dir::{WorkDir, open_lock};
 use crate::atomic_file::{creating_dir, sync_dir};
 
 /// The outbox of one log dir.
@@ -86,14 +86,7 @@ impl Outbox {
     /// holds it: held until the file returned is closed (the kernel
     /// releases it when its holder dies).
     pub fn take_delivery(&self, sink: &str) -> io::Result<Option<File>> {
-        let path = self.dir.join(format!("{sink}.lock"));
-        let lock = creating_dir(&self.dir, || {
-            File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-        })?;
+        let lock = open_lock(&self.dir, &format!("{sink}.lock"))?;
         match lock.try_lock() {
             Ok(()) => Ok(Some(lock)),
             Err(fs::TryLockError::WouldBlock) => Ok(None),

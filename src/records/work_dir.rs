@@ -12,6 +12,20 @@ use std::path::{Path, PathBuf};
 
 use crate::atomic_file::{Unnamed, creating_dir, creating_parent, sync_dir};
 
+/// Opens the lock file `name` in `dir`, making both if need be. Its lock
+/// (`flock`) is held until the file is closed, and released by the
+/// kernel if its holder dies.
+pub fn open_lock(dir: &Path, name: &str) -> io::Result<File> {
+    let path = dir.join(name);
+    creating_dir(dir, || {
+        File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+    })
+}
+
 /// What writes a file's contents.
 pub type Contents<'a> = &'a dyn Fn(&mut dyn Write) -> io::Result<()>;
 
@@ -101,14 +115,7 @@ impl WorkDir {
     /// directory, so read-modify-write cycles of concurrent processes
     /// follow one another.
     pub fn locked<T>(&self, name: &str, update: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
-        let path = self.dir.join(name);
-        let lock = creating_dir(&self.dir, || {
-            File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-        })?;
+        let lock = open_lock(&self.dir, name)?;
         lock.lock()?;
         // The lock is released when `lock` is closed, even if `update` fails.
         update()

@@ -21,6 +21,19 @@ const SETTLE: &str = "0.5";
 /// Long enough past [`SETTLE`] for a second event, were one due.
 const PAST_SETTLE: Duration = Duration::from_millis(1500);
 
+/// rx-listen's `options` (its sinks, say) after the tests' settle time.
+fn with_events<'a>(options: &[&'a str]) -> Vec<&'a str> {
+    ["--series-settle", SETTLE]
+        .into_iter()
+        .chain(options.iter().copied())
+        .collect()
+}
+
+/// How many events were given up on for the hook in `log`.
+fn given_up(log: &Path) -> usize {
+    std::fs::read_dir(log.join(".rx-repack/outbox/exec/failed")).map_or(0, |d| d.count())
+}
+
 /// The JSON lines of `path` (none if it does not exist).
 fn lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
@@ -116,14 +129,12 @@ fn series_at_once_and_one_split_over_two_associations_complete_once_each() {
         tmp.path().join("events.ndjson"),
         tmp.path().join("hook.ndjson"),
     );
-    let mut listener = Listener::start(&[
-        "--series-settle",
-        SETTLE,
+    let mut listener = Listener::start(&with_events(&[
         "--events-ndjson",
         ndjson.to_str().unwrap(),
         "--exec-on-series",
         &recording_hook(&hooked),
-    ]);
+    ]));
     let port = listener.port;
     // The split series: half over an association that stays open while
     // storescu sends the other half and releases.
@@ -213,12 +224,7 @@ fn one_series_over_two_replicas_completes_once() {
     let files = make_instances(&tmp.path().join("made"), 1, 1, 8);
     let (data, log) = (tmp.path().join("data"), tmp.path().join("log"));
     let ndjson = tmp.path().join("events.ndjson");
-    let extra = [
-        "--series-settle",
-        SETTLE,
-        "--events-ndjson",
-        ndjson.to_str().unwrap(),
-    ];
+    let extra = with_events(&["--events-ndjson", ndjson.to_str().unwrap()]);
     let mut replicas: Vec<Listener> = (0..2)
         .map(|_| Listener::start_in(Command::new(listen_path()), &data, &log, &extra))
         .collect();
@@ -253,12 +259,8 @@ fn an_aborted_sender_then_a_resend_gives_the_partial_then_the_full_count() {
     let tmp = tempfile::tempdir().unwrap();
     let files = make_instances(&tmp.path().join("made"), 1, 1, 6);
     let ndjson = tmp.path().join("events.ndjson");
-    let mut listener = Listener::start(&[
-        "--series-settle",
-        SETTLE,
-        "--events-ndjson",
-        ndjson.to_str().unwrap(),
-    ]);
+    let mut listener =
+        Listener::start(&with_events(&["--events-ndjson", ndjson.to_str().unwrap()]));
     let mut cut = raw_scu::associate(listener.port, AE_TITLE);
     for (id, (uid, data)) in (1..).zip(raw_instances(&files[..2])) {
         assert_eq!(raw_scu::store(&mut cut, id, &uid, &data), 0);
@@ -322,14 +324,12 @@ fn hostile_tag_values_reach_a_hook_only_as_argument_values() {
         dumped.display()
     );
     let ndjson = tmp.path().join("events.ndjson");
-    let mut listener = Listener::start(&[
-        "--series-settle",
-        SETTLE,
+    let mut listener = Listener::start(&with_events(&[
         "--exec-on-series",
         &template,
         "--events-ndjson",
         ndjson.to_str().unwrap(),
-    ]);
+    ]));
     send(storescu(listener.port, &tmp.path().join("in"), &[]));
     wait_until("the hook", || dumped.exists() && !lines(&ndjson).is_empty());
     std::thread::sleep(Duration::from_millis(200));
@@ -379,20 +379,10 @@ fn a_failing_hook_is_retried_then_set_aside_and_can_be_put_back() {
         "/bin/sh -c 'echo try >> \"$0\"; exit 3' {}",
         tries.display()
     );
-    let extra = [
-        "--series-settle",
-        SETTLE,
-        "--exec-on-series",
-        &failing,
-        "--exec-retries",
-        "1",
-    ];
+    let extra = with_events(&["--exec-on-series", &failing, "--exec-retries", "1"]);
     let mut listener = Listener::start_in(Command::new(listen_path()), &data, &log, &extra);
     send(storescu(listener.port, &tmp.path().join("made"), &[]));
-    let failed = log.join(".rx-repack/outbox/exec/failed");
-    wait_until("the event to be set aside", || {
-        std::fs::read_dir(&failed).is_ok_and(|d| d.count() == 1)
-    });
+    wait_until("the event to be set aside", || given_up(&log) == 1);
     let out = listener.stop();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -414,7 +404,7 @@ fn a_failing_hook_is_retried_then_set_aside_and_can_be_put_back() {
     );
 
     // The operator puts it back; a working hook then gets it, same id.
-    let kept = std::fs::read_dir(&failed)
+    let kept = std::fs::read_dir(log.join(".rx-repack/outbox/exec/failed"))
         .unwrap()
         .next()
         .unwrap()
@@ -455,9 +445,7 @@ fn a_hook_past_its_timeout_is_killed_with_its_children_and_holds_up_no_other_sin
         pids.display()
     );
     let ndjson = tmp.path().join("events.ndjson");
-    let mut listener = Listener::start(&[
-        "--series-settle",
-        SETTLE,
+    let mut listener = Listener::start(&with_events(&[
         "--exec-on-series",
         &hanging,
         "--exec-timeout",
@@ -466,14 +454,13 @@ fn a_hook_past_its_timeout_is_killed_with_its_children_and_holds_up_no_other_sin
         "1",
         "--events-ndjson",
         ndjson.to_str().unwrap(),
-    ]);
+    ]));
     send(storescu(listener.port, &tmp.path().join("made"), &[]));
     wait_until("the NDJSON sink, while the hook hangs", || {
         !lines(&ndjson).is_empty()
     });
-    let failed = listener.log().join(".rx-repack/outbox/exec/failed");
     wait_until("the hanging hook to be given up", || {
-        std::fs::read_dir(&failed).is_ok_and(|d| d.count() == 1)
+        given_up(&listener.log()) == 1
     });
     let out = listener.stop();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -508,14 +495,12 @@ fn a_slow_hook_holds_up_no_acknowledgement() {
         hooked.display()
     );
     let ndjson = tmp.path().join("events.ndjson");
-    let mut listener = Listener::start(&[
-        "--series-settle",
-        SETTLE,
+    let mut listener = Listener::start(&with_events(&[
         "--exec-on-series",
         &slow,
         "--events-ndjson",
         ndjson.to_str().unwrap(),
-    ]);
+    ]));
     let port = listener.port;
     let dirs: Vec<PathBuf> = (0..4)
         .map(|series| {
@@ -554,7 +539,7 @@ fn kill_9_between_completion_and_delivery_delivers_after_the_restart() {
         "/bin/sh -c 'echo $$ > \"$0\"; exec sleep 60' {}",
         started.display()
     );
-    let extra = ["--series-settle", SETTLE, "--exec-on-series", &hanging];
+    let extra = with_events(&["--exec-on-series", &hanging]);
     let mut first = Listener::start_in(Command::new(listen_path()), &data, &log, &extra);
     send(storescu(first.port, &tmp.path().join("made"), &[]));
     wait_until("the hook to start", || {
@@ -598,12 +583,7 @@ fn a_replica_killed_mid_series_does_not_hold_the_series_open() {
     let files = make_instances(&tmp.path().join("made"), 1, 1, 5);
     let (data, log) = (tmp.path().join("data"), tmp.path().join("log"));
     let ndjson = tmp.path().join("events.ndjson");
-    let extra = [
-        "--series-settle",
-        SETTLE,
-        "--events-ndjson",
-        ndjson.to_str().unwrap(),
-    ];
+    let extra = with_events(&["--events-ndjson", ndjson.to_str().unwrap()]);
     let mut doomed = Listener::start_in(Command::new(listen_path()), &data, &log, &extra);
     let mut held = raw_scu::associate(doomed.port, AE_TITLE);
     for (id, (uid, data)) in (1..).zip(raw_instances(&files[..3])) {
@@ -630,12 +610,7 @@ fn replayed_events_of_a_tree_filed_by_rx_repack_carry_the_live_ids() {
     let tmp = tempfile::tempdir().unwrap();
     make_instances(&tmp.path().join("made"), 1, 2, 3);
     let live = tmp.path().join("live.ndjson");
-    let mut listener = Listener::start(&[
-        "--series-settle",
-        SETTLE,
-        "--events-ndjson",
-        live.to_str().unwrap(),
-    ]);
+    let mut listener = Listener::start(&with_events(&["--events-ndjson", live.to_str().unwrap()]));
     send(storescu(listener.port, &tmp.path().join("made"), &[]));
     wait_until("the live events", || lines(&live).len() == 2);
     listener.stop();
@@ -700,12 +675,7 @@ fn a_full_log_dir_holds_the_event_back_until_there_is_room() {
         Command::new(listen_path()),
         &tmp.path().join("data"),
         &log,
-        &[
-            "--series-settle",
-            SETTLE,
-            "--events-ndjson",
-            ndjson.to_str().unwrap(),
-        ],
+        &with_events(&["--events-ndjson", ndjson.to_str().unwrap()]),
     );
     let mut held = raw_scu::associate(listener.port, AE_TITLE);
     for (id, (uid, data)) in (1..).zip(raw_instances(&files)) {
@@ -860,12 +830,7 @@ fn three_replicas_behind_haproxy_one_killed_mid_push_announce_each_series_once()
     let files = make_instances(&tmp.path().join("made"), 1, 4, 24);
     let (data, log) = (tmp.path().join("data"), tmp.path().join("log"));
     let ndjson = tmp.path().join("events.ndjson");
-    let extra = [
-        "--series-settle",
-        SETTLE,
-        "--events-ndjson",
-        ndjson.to_str().unwrap(),
-    ];
+    let extra = with_events(&["--events-ndjson", ndjson.to_str().unwrap()]);
     let start = |address: &str| {
         Listener::start_at(Command::new(listen_path()), &data, &log, &extra, address)
     };
@@ -962,14 +927,12 @@ fn sinks_that_are_down_get_every_event_in_order_once_back() {
     );
     // Its folder does not exist yet: the NDJSON file cannot be opened.
     let ndjson = tmp.path().join("later/events.ndjson");
-    let mut listener = Listener::start(&[
-        "--series-settle",
-        SETTLE,
+    let mut listener = Listener::start(&with_events(&[
         "--exec-on-series",
         &flaky,
         "--events-ndjson",
         ndjson.to_str().unwrap(),
-    ]);
+    ]));
     for series in 0..2 {
         let dir = folder_of(
             tmp.path(),

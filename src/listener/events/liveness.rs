@@ -14,7 +14,7 @@ use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::atomic_file::creating_dir;
+use crate::records::work_dir::open_lock;
 
 fn folder(logdir: &Path) -> PathBuf {
     crate::records::work_dir(logdir).join("associations")
@@ -62,17 +62,13 @@ pub struct Presence {
 impl Presence {
     /// Takes the lock of `association` in `logdir`.
     pub fn claim(logdir: &Path, association: &str) -> io::Result<Presence> {
-        let dir = folder(logdir);
-        let path = dir.join(format!("{association}.lock"));
-        let lock = creating_dir(&dir, || {
-            File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-        })?;
+        let (dir, name) = (folder(logdir), format!("{association}.lock"));
+        let lock = open_lock(&dir, &name)?;
         lock.lock()?;
-        Ok(Presence { path, _lock: lock })
+        Ok(Presence {
+            path: dir.join(name),
+            _lock: lock,
+        })
     }
 }
 
