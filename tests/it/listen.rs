@@ -11,17 +11,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::*;
-use crate::listener::{AE_TITLE, Listener, PATIENCE, data_set, listen_path, send, storescu};
+use crate::listener::{
+    AE_TITLE, Listener, PATIENCE, data_set, dcmsend, listen_path, send, storescu,
+};
 use crate::raw_scu;
-
-fn dcmsend(port: u16, dir: &Path) -> Command {
-    let mut cmd = Command::new("dcmsend");
-    cmd.args(["-aet", "DCMSEND", "-aec", AE_TITLE, "127.0.0.1"])
-        .arg(port.to_string())
-        .arg(dir)
-        .arg("--scan-directories");
-    cmd
-}
 
 /// pynetdicom (from px-repack's venv, see get_oracle.sh) sending every file
 /// of `dir` in one association, as the files are: it proposes explicit VR

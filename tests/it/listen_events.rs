@@ -1,8 +1,8 @@
 //! rx-listen's series completion events, with real senders on loopback
-//! (storescu, and our raw SCU where a sender must stay in the middle of a
-//! series or vanish), real hooks run by it, and kill -9: each series is
-//! announced once per count it reaches on disk, to every sink, whatever
-//! ends its associations and whichever replica sees it.
+//! (storescu, dcmsend, and our raw SCU where a sender must stay in the
+//! middle of a series or vanish), real hooks run by it, and kill -9: each
+//! series is announced once per count it reaches on disk, to every sink,
+//! whatever ends its associations and whichever replica sees it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::*;
-use crate::listener::{AE_TITLE, Listener, PATIENCE, data_set, listen_path, send, storescu};
+use crate::listener::{
+    AE_TITLE, Listener, PATIENCE, data_set, dcmsend, listen_path, send, storescu,
+};
 use crate::raw_scu;
 
 /// The settle time the tests run with (a fraction keeps them short).
@@ -152,10 +154,12 @@ fn series_at_once_and_one_split_over_two_associations_complete_once_each() {
         folder_of(tmp.path(), "b", &b),
         folder_of(tmp.path(), "split", &split[3..]),
     ];
+    // Two senders of DCMTK's: storescu for the whole series, dcmsend for
+    // the split one's second half.
     std::thread::scope(|scope| {
-        for dir in &dirs {
-            scope.spawn(move || send(storescu(port, dir, &[])));
-        }
+        scope.spawn(|| send(storescu(port, &dirs[0], &[])));
+        scope.spawn(|| send(storescu(port, &dirs[1], &[])));
+        scope.spawn(|| send(dcmsend(port, &dirs[2])));
     });
     wait_until("the two whole series", || lines(&ndjson).len() >= 2);
     std::thread::sleep(PAST_SETTLE);
@@ -232,10 +236,9 @@ fn one_series_over_two_replicas_completes_once() {
     for (id, (uid, data)) in (1..).zip(raw_instances(&files[..4])) {
         assert_eq!(raw_scu::store(&mut held, id, &uid, &data), 0);
     }
-    send(storescu(
+    send(dcmsend(
         replicas[1].port,
         &folder_of(tmp.path(), "rest", &files[4..]),
-        &[],
     ));
     std::thread::sleep(PAST_SETTLE);
     assert!(
@@ -273,9 +276,9 @@ fn an_aborted_sender_then_a_resend_gives_the_partial_then_the_full_count() {
     let dir = folder_of(tmp.path(), "all", &files);
     send(storescu(listener.port, &dir, &[]));
     wait_until("the whole series' event", || lines(&ndjson).len() >= 2);
-    // The same instances again: the count on disk does not change, so
-    // nothing more is announced once the series settles.
-    send(storescu(listener.port, &dir, &[]));
+    // The same instances again (by dcmsend): the count on disk does not
+    // change, so nothing more is announced once the series settles.
+    send(dcmsend(listener.port, &dir));
     wait_until("the series to settle", || open_series(&listener.log()) == 0);
     std::thread::sleep(PAST_SETTLE);
     listener.stop();

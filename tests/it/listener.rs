@@ -157,6 +157,15 @@ pub fn storescu(port: u16, dir: &Path, extra: &[&str]) -> Command {
     cmd
 }
 
+pub fn dcmsend(port: u16, dir: &Path) -> Command {
+    let mut cmd = Command::new("dcmsend");
+    cmd.args(["-aet", "DCMSEND", "-aec", AE_TITLE, "127.0.0.1"])
+        .arg(port.to_string())
+        .arg(dir)
+        .arg("--scan-directories");
+    cmd
+}
+
 /// The bytes of the data set of the Part 10 file `bytes`: after its meta
 /// group, walked element by element (explicit VR little endian), so that
 /// a group length that does not count every element misleads nothing.
