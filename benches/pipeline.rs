@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use rx_repack::filing::{Filing, Reporting};
-use rx_repack::layout::{DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout};
+use rx_repack::layout::{Layout, PYPX};
 use rx_repack::pipeline::wanted_tags;
 use rx_repack::placing::Mode;
 use rx_repack::reading::{read_elements, read_whole_header};
@@ -33,7 +33,7 @@ fn example() -> PathBuf {
 }
 
 fn layout() -> Layout {
-    Layout::new(DEFAULT_ROOT, DEFAULT_STUDY, DEFAULT_SERIES, DEFAULT_IMAGE).unwrap()
+    Layout::new(&PYPX, &[]).unwrap()
 }
 
 /// The header as far as a per-file call reads it.

@@ -14,9 +14,7 @@ use dicom_core::value::Value;
 use dicom_dictionary_std::tags;
 use rx_repack::layout::names::{safe_component, sanitize};
 use rx_repack::layout::template::Template;
-use rx_repack::layout::{
-    DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout, Location,
-};
+use rx_repack::layout::{Layout, Location, PYPX, Templates};
 use rx_repack::pipeline::wanted_tags;
 use rx_repack::reading::pytext::element_text;
 use rx_repack::reading::{Header, HeaderError, read_elements, read_whole_header};
@@ -139,8 +137,7 @@ fn exercise(header: &Header, layout: &Layout) {
 }
 
 pub fn default_layout() -> Layout {
-    Layout::new(DEFAULT_ROOT, DEFAULT_STUDY, DEFAULT_SERIES, DEFAULT_IMAGE)
-        .expect("the default templates parse")
+    Layout::new(&PYPX, &[]).expect("the default templates parse")
 }
 
 /// Splits fuzz input into up to four templates and the values of the
@@ -187,12 +184,14 @@ pub fn check_template_input(data: &[u8]) {
         check_name(value);
     }
     let pick = |i: usize, default: &'static str| templates.get(i).copied().unwrap_or(default);
-    if let Ok(layout) = Layout::new(
-        pick(0, DEFAULT_ROOT),
-        pick(1, DEFAULT_STUDY),
-        pick(2, DEFAULT_SERIES),
-        pick(3, DEFAULT_IMAGE),
-    ) {
+    let templates = Templates {
+        base: "",
+        root: pick(0, PYPX.root),
+        study: pick(1, PYPX.study),
+        series: pick(2, PYPX.series),
+        image: pick(3, PYPX.image),
+    };
+    if let Ok(layout) = Layout::new(&templates, &[]) {
         let _ = wanted_tags(&layout);
         check_location(&layout.locate(&value), &layout);
         check_location(&layout.locate(&|_| None), &layout);

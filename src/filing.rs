@@ -8,9 +8,7 @@ use std::path::PathBuf;
 
 use camino::Utf8PathBuf;
 
-use crate::layout::{
-    DEFAULT_IMAGE, DEFAULT_ROOT, DEFAULT_SERIES, DEFAULT_STUDY, Layout, LayoutError,
-};
+use crate::layout::{self, Layout, LayoutError, PYPX, Templates};
 
 /// The filing options, as parsed. Each binary words `--verbosity` for
 /// what it says (`mut_arg` on its command line).
@@ -24,26 +22,36 @@ pub struct FilingArgs {
     #[arg(short = 'l', long = "logdir", value_name = "DIR")]
     pub logdir: Option<PathBuf>,
 
-    /// Template of the patient directory
-    #[arg(long = "rootDirTemplate", value_name = "TEMPLATE", default_value = DEFAULT_ROOT)]
-    pub root_template: String,
+    /// The tree: pypx's (px-repack's), or ChRIS's (oxidicom's, under
+    /// SERVICES/PACS/<calling AE>/; instances without StudyInstanceUID,
+    /// SeriesInstanceUID, SOPInstanceUID, PatientID or a StudyDate are
+    /// refused). The templates below change its levels
+    #[arg(long, value_enum, default_value_t = LayoutName::Pypx)]
+    pub layout: LayoutName,
 
-    /// Template of the study directory
-    #[arg(long = "studyDirTemplate", value_name = "TEMPLATE", default_value = DEFAULT_STUDY)]
-    pub study_template: String,
+    /// Template of the patient directory [default:
+    /// %PatientID-%PatientName-%PatientBirthDate]
+    #[arg(long = "rootDirTemplate", value_name = "TEMPLATE")]
+    pub root_template: Option<String>,
 
-    /// Template of the series directory
-    #[arg(long = "seriesDirTemplate", value_name = "TEMPLATE", default_value = DEFAULT_SERIES)]
-    pub series_template: String,
+    /// Template of the study directory [default:
+    /// %StudyDescription-%AccessionNumber-%StudyDate]
+    #[arg(long = "studyDirTemplate", value_name = "TEMPLATE")]
+    pub study_template: Option<String>,
 
-    /// Template of the image file name
+    /// Template of the series directory [default:
+    /// %_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID]
+    #[arg(long = "seriesDirTemplate", value_name = "TEMPLATE")]
+    pub series_template: Option<String>,
+
+    /// Template of the image file name [default:
+    /// %_pad|4,0_InstanceNumber-%SOPInstanceUID.dcm]
     #[arg(
         long = "imageTemplate",
         alias = "imageFileTemplate",
-        value_name = "TEMPLATE",
-        default_value = DEFAULT_IMAGE
+        value_name = "TEMPLATE"
     )]
-    pub image_template: String,
+    pub image_template: Option<String>,
 
     /// Keep what is not DICOM (or is corrupt) in DIR, with the reason in
     /// NAME.reason.txt: a file is moved there instead of left in place
@@ -58,6 +66,23 @@ pub struct FilingArgs {
     /// PatientID, SeriesInstanceUID, outcome, error, missing, notes)
     #[arg(long = "log-ndjson")]
     pub log_ndjson: bool,
+}
+
+/// The trees `--layout` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LayoutName {
+    Pypx,
+    Chris,
+}
+
+impl LayoutName {
+    /// Its templates, and what it requires of an instance.
+    fn preset(self) -> (Templates<'static>, &'static [layout::Required]) {
+        match self {
+            LayoutName::Pypx => (PYPX, &[]),
+            LayoutName::Chris => (layout::chris::TEMPLATES, layout::chris::REQUIRED),
+        }
+    }
 }
 
 /// How every instance of a run is filed and reported.
@@ -97,12 +122,15 @@ pub enum FilingArgsError {
 impl FilingArgs {
     /// The filing config of `program` (`rx-repack`, `rx-listen`).
     pub fn resolve(self, program: &'static str) -> Result<Filing, FilingArgsError> {
-        let layout = Layout::new(
-            &self.root_template,
-            &self.study_template,
-            &self.series_template,
-            &self.image_template,
-        )?;
+        let (preset, required) = self.layout.preset();
+        let templates = Templates {
+            base: preset.base,
+            root: self.root_template.as_deref().unwrap_or(preset.root),
+            study: self.study_template.as_deref().unwrap_or(preset.study),
+            series: self.series_template.as_deref().unwrap_or(preset.series),
+            image: self.image_template.as_deref().unwrap_or(preset.image),
+        };
+        let layout = Layout::new(&templates, required)?;
         Ok(Filing {
             datadir: utf8("--datadir", self.datadir)?,
             logdir: self.logdir.map(|dir| utf8("--logdir", dir)).transpose()?,

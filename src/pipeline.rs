@@ -11,7 +11,7 @@ use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 
 use crate::filing::Filing;
-use crate::layout::Layout;
+use crate::layout::{Layout, Unfit};
 use crate::placing::identity::{instance_id, same_instance};
 use crate::placing::quarantine::quarantine;
 use crate::placing::{self, Destination, Origin, Outcome, PlaceError, Placed};
@@ -51,6 +51,8 @@ pub enum RepackError {
     Record(#[from] RecordError),
     #[error("cannot read the file to name it: {0}")]
     Hash(io::Error),
+    #[error("{0}")]
+    Unfit(#[from] Unfit),
 }
 
 /// Whose fault it is that an instance could not be repacked.
@@ -73,6 +75,7 @@ impl RepackError {
             {
                 Fault::Content
             }
+            RepackError::Unfit(_) => Fault::Content,
             _ => Fault::Resources,
         }
     }
@@ -109,6 +112,7 @@ pub fn repack(mut origin: Origin, filing: &Filing) -> Result<Repacked, RepackErr
         .map_err(HeaderError::Read)
         .and_then(|metadata| read(origin.file(), &metadata, filing))
         .map_err(|cause| refuse(&origin, cause, filing))?;
+    filing.layout.check(&|tag| read.header.text(tag))?;
     let (placed, missing) = place_and_record(&read, &mut origin, filing)?;
     if let Some(src) = origin.moved_from() {
         placing::finish_move(src, &placed)?;

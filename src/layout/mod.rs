@@ -1,6 +1,8 @@
-//! Where an instance goes: four [templates](template) rendered, then
-//! [sanitised and made safe as path components](names).
+//! Where an instance goes: [templates](template) rendered, then
+//! [sanitised and made safe as path components](names); pypx's tree, or
+//! [ChRIS's](chris), which also requires some elements.
 
+pub mod chris;
 pub mod names;
 pub mod template;
 
@@ -19,13 +21,77 @@ pub const DEFAULT_SERIES: &str =
     "%_pad|5,0_SeriesNumber-%SeriesDescription-%_seahash|7_SeriesInstanceUID";
 pub const DEFAULT_IMAGE: &str = "%_pad|4,0_InstanceNumber-%SOPInstanceUID.dcm";
 
-/// The parsed templates of the tree.
+/// The templates of a tree, as text. `base` holds the dirs above the
+/// patient's, `/` between them (each a template); the others are one
+/// path component each.
+#[derive(Debug, Clone, Copy)]
+pub struct Templates<'a> {
+    pub base: &'a str,
+    pub root: &'a str,
+    pub study: &'a str,
+    pub series: &'a str,
+    pub image: &'a str,
+}
+
+/// px-repack's tree.
+pub const PYPX: Templates<'static> = Templates {
+    base: "",
+    root: DEFAULT_ROOT,
+    study: DEFAULT_STUDY,
+    series: DEFAULT_SERIES,
+    image: DEFAULT_IMAGE,
+};
+
+/// An element without which an instance is not filed, and, if any, what
+/// its value must be.
+#[derive(Debug, Clone, Copy)]
+pub struct Required {
+    pub keyword: &'static str,
+    pub tag: Tag,
+    pub valid: Option<Validity>,
+}
+
+/// What a required element's value must be: a check, and its words for
+/// the error.
+#[derive(Debug, Clone, Copy)]
+pub struct Validity {
+    pub check: fn(&str) -> bool,
+    pub expected: &'static str,
+}
+
+impl Required {
+    pub const fn present(keyword: &'static str, tag: Tag) -> Required {
+        Required {
+            keyword,
+            tag,
+            valid: None,
+        }
+    }
+}
+
+/// The parsed templates of the tree, and what it requires of an instance.
 #[derive(Debug, Clone)]
 pub struct Layout {
+    base: Vec<Template>,
     root: Template,
     study: Template,
     series: Template,
     image: Template,
+    required: &'static [Required],
+}
+
+/// Why an instance cannot be filed in a layout: it lacks an element the
+/// layout requires, or holds a value that will not do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Unfit {
+    #[error("the file lacks {0}, which this layout requires")]
+    Lacks(&'static str),
+    #[error("{keyword} is {value:?}, not {expected}, as this layout requires")]
+    Invalid {
+        keyword: &'static str,
+        value: String,
+        expected: &'static str,
+    },
 }
 
 /// The relative location of one instance.
@@ -43,16 +109,46 @@ pub struct Location {
 }
 
 impl Layout {
-    pub fn new(root: &str, study: &str, series: &str, image: &str) -> Result<Self, LayoutError> {
+    /// The layout of `templates`, refusing instances without `required`.
+    pub fn new(templates: &Templates, required: &'static [Required]) -> Result<Self, LayoutError> {
         let parse = |which: &'static str, text: &str| {
             Template::parse(text).map_err(|source| LayoutError { which, source })
         };
+        let base = match templates.base {
+            "" => Vec::new(),
+            base => base
+                .split('/')
+                .map(|dir| parse("the base dirs", dir))
+                .collect::<Result<_, _>>()?,
+        };
         Ok(Layout {
-            root: parse("--rootDirTemplate", root)?,
-            study: parse("--studyDirTemplate", study)?,
-            series: parse("--seriesDirTemplate", series)?,
-            image: parse("--imageTemplate", image)?,
+            base,
+            root: parse("--rootDirTemplate", templates.root)?,
+            study: parse("--studyDirTemplate", templates.study)?,
+            series: parse("--seriesDirTemplate", templates.series)?,
+            image: parse("--imageTemplate", templates.image)?,
+            required,
         })
+    }
+
+    /// Whether an instance can be filed here; `value` gives an element's
+    /// text.
+    pub fn check(&self, value: &dyn Fn(Tag) -> Option<String>) -> Result<(), Unfit> {
+        for required in self.required {
+            let Some(text) = non_blank(value(required.tag)) else {
+                return Err(Unfit::Lacks(required.keyword));
+            };
+            if let Some(validity) = required.valid
+                && !(validity.check)(&text)
+            {
+                return Err(Unfit::Invalid {
+                    keyword: required.keyword,
+                    value: text,
+                    expected: validity.expected,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Computes where the instance goes; `value` gives an element's text.
@@ -60,13 +156,12 @@ impl Layout {
         let mut missing = Vec::new();
         let mut component =
             |template: &Template| safe_component(&sanitize(&template.render(value, &mut missing)));
-        let series_dir = [
-            component(&self.root),
-            component(&self.study),
-            component(&self.series),
-        ]
-        .iter()
-        .collect();
+        let series_dir = self
+            .base
+            .iter()
+            .chain([&self.root, &self.study, &self.series])
+            .map(&mut component)
+            .collect();
         let image_name = sanitize(&self.image.render(value, &mut missing));
         let names_instance = self
             .image
@@ -83,12 +178,14 @@ impl Layout {
 }
 
 impl Layout {
-    /// The elements the templates read.
+    /// The elements the templates read, and those required.
     pub fn tags(&self) -> impl Iterator<Item = Tag> + '_ {
-        [&self.root, &self.study, &self.series, &self.image]
-            .into_iter()
+        self.base
+            .iter()
+            .chain([&self.root, &self.study, &self.series, &self.image])
             .flat_map(Template::fields)
             .map(|field| field.tag)
+            .chain(self.required.iter().map(|required| required.tag))
     }
 }
 
@@ -123,11 +220,16 @@ mod tests {
 
     #[test]
     fn unique_suffix_goes_before_extension() {
+        let templates = |image| Templates {
+            base: "",
+            root: "r",
+            study: "s",
+            series: "x",
+            image,
+        };
         let layout = Layout::new(
-            "r",
-            "s",
-            "x",
-            "%_pad|4,0_InstanceNumber-%SOPInstanceUID.dcm",
+            &templates("%_pad|4,0_InstanceNumber-%SOPInstanceUID.dcm"),
+            &[],
         )
         .unwrap();
         let location = layout.locate(&|_| None);
@@ -137,7 +239,7 @@ mod tests {
             location.unique_file_name("ab12"),
             "InstanceNumber-SOPInstanceUID-ab12.dcm"
         );
-        let plain = Layout::new("r", "s", "x", "%PatientID")
+        let plain = Layout::new(&templates("%PatientID"), &[])
             .unwrap()
             .locate(&|_| Some("p".into()));
         assert!(plain.needs_unique_name);

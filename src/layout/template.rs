@@ -4,15 +4,17 @@
 //! Functions: `pad|W,C` (right-justify to width W with fill C, default `0`),
 //! `md5|N` and `seahash|N` (first N hex digits of the hash of the value),
 //! `strmsk|MASK` (keep the value's character where MASK has `*`, else take
-//! MASK's), `nospc|C` (runs of non-word characters become C).
+//! MASK's), `nospc|C` (runs of non-word characters become C), `or|TEXT`
+//! (TEXT where the file lacks the element; oxidicom's empty PatientName).
 //!
-//! A `%` followed by something that is not a DICOM keyword stays literal,
-//! as in px-repack. An element absent from the file renders as its keyword
+//! `%CallingAETitle` is the AE title of the sender, as the file meta group
+//! keeps it (SourceApplicationEntityTitle). A `%` followed by something
+//! that is neither it nor a DICOM keyword stays literal, as in px-repack. An element absent from the file renders as its keyword
 //! (as rx-repack 1.0 did) and is reported as missing.
 
 use dicom_core::Tag;
+use dicom_dictionary_std::tags;
 
-use super::names::hash_hex;
 use crate::reading::keywords::tag_of;
 
 /// Widest padding: no name in the tree can be longer.
@@ -40,16 +42,31 @@ pub struct Field {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Function {
-    Pad { width: usize, fill: char },
-    Md5 { digits: Option<usize> },
-    Seahash { digits: Option<usize> },
-    Strmsk { mask: Vec<char> },
-    Nospc { joiner: String },
+    Pad {
+        width: usize,
+        fill: char,
+    },
+    Md5 {
+        digits: Option<usize>,
+    },
+    Seahash {
+        digits: Option<usize>,
+    },
+    Strmsk {
+        mask: Vec<char>,
+    },
+    Nospc {
+        joiner: String,
+    },
+    /// The value, or `text` where the file lacks the element.
+    Or {
+        text: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TemplateError {
-    #[error("unknown template function `{0}` (known: pad, md5, seahash, strmsk, nospc)")]
+    #[error("unknown template function `{0}` (known: pad, md5, seahash, strmsk, nospc, or)")]
     UnknownFunction(String),
     #[error("bad arguments `{args}` for template function `{function}`: {why}")]
     BadArguments {
@@ -111,12 +128,17 @@ impl Template {
             match part {
                 Part::Literal(text) => out.push_str(text),
                 Part::Field(field) => {
-                    let text = value(field.tag).unwrap_or_else(|| {
+                    let Some(text) = value(field.tag) else {
                         if !missing.contains(&field.keyword) {
                             missing.push(field.keyword);
                         }
-                        field.keyword.to_string()
-                    });
+                        match &field.function {
+                            Some(Function::Or { text }) => out.push_str(text),
+                            Some(function) => out.push_str(&function.apply(field.keyword)),
+                            None => out.push_str(field.keyword),
+                        }
+                        continue;
+                    };
                     match &field.function {
                         Some(function) => out.push_str(&function.apply(&text)),
                         None => out.push_str(&text),
@@ -146,7 +168,7 @@ fn parse_field(text: &str) -> Result<Option<(Field, usize)>, TemplateError> {
     // reads SeriesNumber and keeps the `X`, as px-repack does.
     let found = (1..=word.len())
         .rev()
-        .find_map(|n| tag_of(&word[..n]).map(|(keyword, tag)| (keyword, tag, n)));
+        .find_map(|n| keyword_tag(&word[..n]).map(|(keyword, tag)| (keyword, tag, n)));
     match (found, function) {
         (Some((keyword, tag, n)), function) => {
             let function = function.map(Function::parse).transpose()?;
@@ -163,6 +185,18 @@ fn parse_field(text: &str) -> Result<Option<(Field, usize)>, TemplateError> {
         (None, None) => Ok(None),
     }
 }
+
+/// The keyword `word` names and its tag: a DICOM keyword, or one of the
+/// [`ALIASES`].
+fn keyword_tag(word: &str) -> Option<(&'static str, Tag)> {
+    tag_of(word).or_else(|| ALIASES.iter().copied().find(|(alias, _)| *alias == word))
+}
+
+/// Words for what a receiver knows of an instance that no DICOM keyword
+/// names. The calling AE title (oxidicom's `pacs_name`) is kept in the
+/// file meta group as SourceApplicationEntityTitle, by storescp and by
+/// rx-listen alike, so it is read from there.
+const ALIASES: &[(&str, Tag)] = &[("CallingAETitle", tags::SOURCE_APPLICATION_ENTITY_TITLE)];
 
 impl Function {
     fn parse(spec: &str) -> Result<Self, TemplateError> {
@@ -208,6 +242,9 @@ impl Function {
             "nospc" => Ok(Function::Nospc {
                 joiner: args.to_string(),
             }),
+            "or" => Ok(Function::Or {
+                text: args.to_string(),
+            }),
             other => Err(TemplateError::UnknownFunction(other.to_string())),
         }
     }
@@ -224,7 +261,11 @@ impl Function {
             Function::Md5 { digits } => {
                 truncate_hex(format!("{:x}", md5::compute(value.as_bytes())), *digits)
             }
-            Function::Seahash { digits } => truncate_hex(hash_hex(value.as_bytes()), *digits),
+            // Not zero-padded: pypx's SeaHash().hexdigest() and oxidicom's
+            // `{:x}` both drop the leading zeros of the 64-bit hash.
+            Function::Seahash { digits } => {
+                truncate_hex(format!("{:x}", seahash::hash(value.as_bytes())), *digits)
+            }
             Function::Strmsk { mask } => value
                 .chars()
                 .zip(mask)
@@ -235,6 +276,7 @@ impl Function {
                 .filter(|word| !word.is_empty())
                 .collect::<Vec<_>>()
                 .join(joiner),
+            Function::Or { .. } => value.to_string(),
         }
     }
 }
@@ -304,6 +346,19 @@ mod tests {
             render("%_seahash_SeriesInstanceUID", &series).0,
             "a27cf06a782e3aad"
         );
+        // A hash below 2^60 has no leading zero in pypx's hexdigest (nor
+        // in oxidicom's): "1.2.0" hashes to 0x091782ef50abc616.
+        assert_eq!(
+            render("%_seahash|7_PatientID", &|_| Some("1.2.0".into())).0,
+            "91782ef"
+        );
+    }
+
+    #[test]
+    fn or_stands_in_for_a_missing_element_only() {
+        let (out, missing) = render("%PatientID-%_or|_PatientName-%_or|none_PatientID", &series);
+        assert_eq!(out, "1449c1d--1449c1d");
+        assert_eq!(missing, vec!["PatientName"]);
     }
 
     #[test]

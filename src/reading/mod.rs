@@ -79,6 +79,8 @@ pub struct Header {
     dataset: InMemDicomObject,
     /// How the data set is encoded in the file.
     encoding: Encoding,
+    /// The file meta group's SourceApplicationEntityTitle.
+    source_ae_title: Option<String>,
     notes: Vec<String>,
 }
 
@@ -130,8 +132,8 @@ pub fn read_header(
     }
     let size = metadata.len();
     let mut notes = Vec::new();
-    let (offset, encoding) = match Framing::of(&head)? {
-        Framing::BareDataSet(encoding) => (0, encoding),
+    let (offset, encoding, source_ae_title) = match Framing::of(&head)? {
+        Framing::BareDataSet(encoding) => (0, encoding, None),
         framing => {
             let offset = framing.meta_group_offset().unwrap_or(0);
             let bytes = &mut FileBytes::new(file, &head, size);
@@ -147,7 +149,7 @@ pub fn read_header(
                 start.transfer_syntax.as_deref(),
                 &mut notes,
             )?;
-            (start.offset, encoding)
+            (start.offset, encoding, start.source_ae_title)
         }
     };
     let mut keep = Vec::new();
@@ -167,6 +169,7 @@ pub fn read_header(
     Ok(Header {
         dataset,
         encoding,
+        source_ae_title,
         notes,
     })
 }
@@ -274,8 +277,12 @@ impl Header {
     }
 
     /// The element's value as pydicom shows it, or `None` if the file
-    /// lacks the element.
+    /// lacks the element. Of the file meta group, only the
+    /// SourceApplicationEntityTitle is known.
     pub fn text(&self, tag: Tag) -> Option<String> {
+        if tag == tags::SOURCE_APPLICATION_ENTITY_TITLE {
+            return self.source_ae_title.clone();
+        }
         self.dataset
             .get(tag)
             .map(|element| pytext::element_text(element, self.encoding.big_endian))

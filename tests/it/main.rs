@@ -14,6 +14,7 @@ mod raw_scu;
 
 mod architecture;
 mod batch;
+mod chris;
 mod concurrency;
 mod conformance;
 mod crash_safety;
