@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use ipnet::IpNet;
 
+use super::events::celery;
 use crate::filing::FilingArgs;
 
 const AFTER_HELP: &str = "\
@@ -164,6 +165,17 @@ pub struct ListenCli {
     #[arg(long = "outbox-max", value_name = "N", default_value_t = 10000,
           value_parser = clap::value_parser!(u64).range(1..), help_heading = "Series events")]
     pub outbox_max: u64,
+
+    /// Register each complete series with ChRIS's CUBE, as oxidicom does:
+    /// the Celery task pacsfiles.tasks.register_pacs_series, sent to the
+    /// broker at URL (redis://HOST:PORT/DB); needs --logdir
+    #[arg(long = "celery-broker", value_name = "URL", help_heading = "ChRIS")]
+    pub celery_broker: Option<String>,
+
+    /// The queue CUBE's workers take the task from
+    #[arg(long = "celery-queue", value_name = "NAME", default_value = celery::DEFAULT_QUEUE,
+          help_heading = "ChRIS")]
+    pub celery_queue: String,
 
     /// Do not listen: put an event for every series on record in the log
     /// dir into the outbox, deliver the outbox, and exit

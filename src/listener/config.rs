@@ -9,8 +9,8 @@ use rustls::ServerConfig;
 
 use super::access::AccessRules;
 use super::cli::{Fsync, ListenCli};
-use super::events::EventsConfig;
 use super::events::exec::split_template;
+use super::events::{CeleryConfig, EventsConfig};
 use super::tls;
 use crate::filing::{Filing, FilingArgsError};
 
@@ -70,7 +70,7 @@ impl ListenConfig {
             None if events.is_some() => Task::ReplayEvents,
             None => {
                 return Err(ListenConfigError::Events(
-                    "--replay-events: nowhere to replay to: give --exec-on-series or --events-ndjson".into(),
+                    "--replay-events: nowhere to replay to: give --exec-on-series, --events-ndjson or --celery-broker".into(),
                 ));
             }
         };
@@ -104,7 +104,7 @@ impl ListenConfig {
 
 /// The series events' options, if a sink is given.
 fn events(cli: &ListenCli) -> Result<Option<EventsConfig>, ListenConfigError> {
-    if cli.exec_on_series.is_none() && cli.events_ndjson.is_none() {
+    if cli.exec_on_series.is_none() && cli.events_ndjson.is_none() && cli.celery_broker.is_none() {
         return Ok(None);
     }
     if cli.filing.logdir.is_none() {
@@ -124,6 +124,11 @@ fn events(cli: &ListenCli) -> Result<Option<EventsConfig>, ListenConfigError> {
         exec_timeout: Duration::from_secs(cli.exec_timeout),
         exec_retries: cli.exec_retries,
         ndjson: cli.events_ndjson.clone(),
+        celery: cli
+            .celery_broker
+            .as_deref()
+            .map(|url| celery_config(url, &cli.celery_queue))
+            .transpose()?,
         outbox_max: usize::try_from(cli.outbox_max).unwrap_or(usize::MAX),
     }))
 }
@@ -141,4 +146,22 @@ fn address(text: &str) -> Result<SocketAddr, ListenConfigError> {
         .map_err(|e| bad(e.to_string()))?
         .next()
         .ok_or_else(|| bad("no such address".into()))
+}
+
+/// `--celery-broker URL` on `queue`, if rx-listen can send to it.
+fn celery_config(url: &str, queue: &str) -> Result<CeleryConfig, ListenConfigError> {
+    let refuse = |why: String| ListenConfigError::Events(format!("--celery-broker {url}: {why}"));
+    match url.split_once("://").map(|(scheme, _)| scheme) {
+        Some("redis") => {}
+        Some(other) => return Err(refuse(format!("{other}:// is not supported (redis:// is)"))),
+        None => return Err(refuse("expected redis://HOST:PORT/DB".into())),
+    }
+    redis::Client::open(url).map_err(|e| refuse(e.to_string()))?;
+    if queue.is_empty() {
+        return Err(ListenConfigError::Events("--celery-queue: empty".into()));
+    }
+    Ok(CeleryConfig {
+        broker: url.to_string(),
+        queue: queue.to_string(),
+    })
 }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::*;
-use crate::listener::{Listener, send, storescu};
+use crate::listener::{Listener, listen_path, send, storescu};
+use crate::raw_scu;
+use crate::services::{CeleryWorker, Redis, wait_for};
 
 /// The calling AE title of oxidicom's own integration test (its
 /// `tests/expected_files.txt` lists the paths it files SAG-anon at).
@@ -112,4 +114,191 @@ fn an_instance_the_chris_layout_cannot_take_fails_and_leaves_nothing() {
         assert!(stderr.contains(why), "no line saying {why}: {stderr}");
     }
     assert_eq!(relative_files(&listener.data()), BTreeSet::new());
+}
+
+/// rx-listen with `--layout chris`, registering with the broker at
+/// `broker`, settling in a fifth of a second, and `extra`.
+fn chris_listener(broker: &str, extra: &[&str]) -> Listener {
+    let mut options = vec![
+        "--layout",
+        "chris",
+        "--celery-broker",
+        broker,
+        "--series-settle",
+        "0.2",
+    ];
+    options.extend(extra);
+    Listener::start(&options)
+}
+
+/// The files of series `series` of `files` (made by [`make_instances`]),
+/// in a dir of their own under `root`.
+fn series_dir(root: &Path, files: &[PathBuf], series: usize) -> PathBuf {
+    let dir = root.join(format!("series-{series}"));
+    let of_series: Vec<PathBuf> = files
+        .iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("0-{series}-"))
+        })
+        .cloned()
+        .collect();
+    copy_files(&of_series, &dir);
+    dir
+}
+
+#[test]
+fn two_series_at_once_are_each_registered_once_by_a_celery_worker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let redis = Redis::start();
+    let worker = CeleryWorker::start(&redis.url(), "main2");
+    let files = make_instances(&tmp.path().join("made"), 1, 2, 5);
+    let dirs = [0, 1].map(|series| series_dir(tmp.path(), &files, series));
+    let events = tmp.path().join("events.ndjson");
+    let mut listener = chris_listener(&redis.url(), &["--events-ndjson", events.to_str().unwrap()]);
+    let port = listener.port;
+    std::thread::scope(|scope| {
+        for dir in &dirs {
+            scope.spawn(move || send(storescu(port, dir, &["-aet", PACS])));
+        }
+    });
+    wait_for("two registrations", || worker.calls().len() >= 2);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let out = listener.stop();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut calls = worker.calls();
+    calls.sort_by_key(|call| call["SeriesInstanceUID"].to_string());
+    assert_eq!(calls.len(), 2, "{calls:?}\n{stderr}\n{}", worker.log());
+    let announced: Vec<serde_json::Value> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    for (series, call) in calls.iter().enumerate() {
+        let uid = format!("1.2.3.0.{series}");
+        let path = call["path"].as_str().unwrap();
+        assert!(
+            path.starts_with("SERVICES/PACS/OXITESTORTHANC/1449c1d-anonymized-20090701/"),
+            "{path}"
+        );
+        assert_eq!(files_under(&listener.data().join(path)).len(), 5);
+        let event = announced
+            .iter()
+            .find(|e| e["series_instance_uid"] == uid.as_str())
+            .expect("an event for each series");
+        let expected = serde_json::json!({
+            "PatientID": "1449c1d",
+            "StudyDate": "2013-03-08",
+            "StudyInstanceUID": "1.2.3.0",
+            "SeriesInstanceUID": uid,
+            "pacs_name": PACS,
+            "path": path,
+            "ndicom": 5,
+            "PatientName": "anonymized",
+            "PatientBirthDate": "20090701",
+            "PatientAge": 1096,
+            "PatientSex": dcmdump_value(&sag_anon_files()[0], "PatientSex"),
+            "AccessionNumber": "98edede8b2",
+            "Modality": "MR",
+            "ProtocolName": dcmdump_value(&sag_anon_files()[0], "ProtocolName"),
+            "StudyDescription": "MR-Brain w/o Contrast",
+            "SeriesDescription": "SAG MPRAGE 220 FOV",
+            "task_id": event["event_id"],
+        });
+        assert_eq!(call, &expected);
+    }
+    assert!(stderr.contains("celery: 0 waiting, 0 given up"), "{stderr}");
+}
+
+/// The events waiting in the outbox of the celery sink of `log`.
+fn celery_waiting(log: &Path) -> usize {
+    std::fs::read_dir(log.join(".rx-repack/outbox/celery")).map_or(0, |dir| {
+        dir.filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .count()
+    })
+}
+
+#[test]
+fn redis_down_during_a_series_gets_the_task_once_it_is_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut redis = Redis::start();
+    let worker = CeleryWorker::start(&redis.url(), "main2");
+    let files = make_instances(&tmp.path().join("made"), 1, 1, 5);
+    let mut listener = chris_listener(&redis.url(), &[]);
+    let mut held = raw_scu::associate(listener.port, crate::listener::AE_TITLE);
+    let instances: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|f| (instance_uid(f), std::fs::read(f).unwrap()))
+        .collect();
+    let data_set = |bytes: &[u8]| crate::listener::data_set(bytes).to_vec();
+    for (id, (uid, bytes)) in (1..).zip(&instances[..2]) {
+        assert_eq!(raw_scu::store(&mut held, id, uid, &data_set(bytes)), 0);
+    }
+    redis.stop();
+    for (id, (uid, bytes)) in (3..).zip(&instances[2..]) {
+        assert_eq!(raw_scu::store(&mut held, id, uid, &data_set(bytes)), 0);
+    }
+    raw_scu::release(held);
+    wait_for("a failed push", || {
+        listener
+            .running
+            .stderr_so_far()
+            .contains("celery failed (cannot push the task to the broker")
+    });
+    // Down for a few of rx-listen's retries (1, 2, 4 s apart).
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert!(worker.calls().is_empty());
+    redis.restart();
+    wait_for("the registration", || !worker.calls().is_empty());
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    listener.stop();
+    let calls = worker.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["ndicom"], 5);
+    assert_eq!(calls[0]["SeriesInstanceUID"], "1.2.3.0.0");
+}
+
+#[test]
+fn kill_9_before_the_task_is_sent_sends_it_after_the_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut redis = Redis::start();
+    let url = redis.url();
+    let files = make_instances(&tmp.path().join("made"), 1, 1, 4);
+    let (data, log) = (tmp.path().join("data"), tmp.path().join("log"));
+    let options = [
+        "--layout",
+        "chris",
+        "--celery-broker",
+        &url,
+        "--series-settle",
+        "0.2",
+    ];
+    redis.stop();
+    let mut first = Listener::start_in(Command::new(listen_path()), &data, &log, &options);
+    send(storescu(
+        first.port,
+        &tmp.path().join("made"),
+        &["-aet", PACS],
+    ));
+    wait_for("the completed series in the outbox", || {
+        celery_waiting(&log) == 1
+    });
+    first.running.child.kill().unwrap();
+    first.running.child.wait().unwrap();
+
+    redis.restart();
+    let worker = CeleryWorker::start(&url, "main2");
+    let mut second = Listener::start_in(Command::new(listen_path()), &data, &log, &options);
+    wait_for("the registration, after the restart", || {
+        !worker.calls().is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    second.stop();
+    let calls = worker.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["ndicom"], files.len() as u64);
+    assert_eq!(celery_waiting(&log), 0);
 }

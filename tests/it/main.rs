@@ -11,6 +11,7 @@ mod common;
 mod listener;
 mod oracle;
 mod raw_scu;
+mod services;
 
 mod architecture;
 mod batch;

@@ -29,7 +29,23 @@ pub trait Sink: Send + Sync {
     /// on (`None`: until it succeeds).
     fn retries(&self) -> Option<u32>;
     /// Delivers `event`; `stop` is set when rx-listen stops.
-    fn deliver(&self, event: &Event, stop: &AtomicBool) -> Result<(), String>;
+    fn deliver(&self, event: &Event, stop: &AtomicBool) -> Result<(), Failure>;
+}
+
+/// Why a sink did not take an event.
+#[derive(Debug)]
+pub enum Failure {
+    /// It may take it later (it is down, or timed out).
+    Again(String),
+    /// It never will (the event cannot be put in its terms): given up on
+    /// at once.
+    Never(String),
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Failure {
+        Failure::Again(why)
+    }
 }
 
 /// When a deliverer returns.
@@ -124,7 +140,7 @@ fn deliver_one(
     );
     let mut failures = 0u32;
     loop {
-        let why = match sink.deliver(&event, stop) {
+        let (why, again) = match sink.deliver(&event, stop) {
             Ok(()) => {
                 if let Err(e) = outbox.delivered(path) {
                     // It will be delivered again, with the same id.
@@ -136,10 +152,11 @@ fn deliver_one(
                 }
                 return;
             }
-            Err(why) => why,
+            Err(Failure::Again(why)) => (why, true),
+            Err(Failure::Never(why)) => (why, false),
         };
         failures += 1;
-        if sink.retries().is_some_and(|retries| failures > retries) {
+        if !again || sink.retries().is_some_and(|retries| failures > retries) {
             match outbox.give_up(name, path) {
                 Ok(to) => eprintln!(
                     "{program}: {about}: {name} failed ({why}), {failures} times; given up, kept as {} (move it back to {} to deliver it again)",

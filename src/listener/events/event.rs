@@ -88,14 +88,18 @@ impl Event {
 /// of both, written as a UUID is.
 pub fn event_id(series_uid: &str, instances: u64) -> String {
     let digest = md5::compute(format!("{series_uid}\n{instances}"));
-    let hex = format!("{digest:x}");
+    uuid_text(&format!("{digest:x}"))
+}
+
+/// 32 hex digits written as a UUID is (8-4-4-4-12).
+pub fn uuid_text(hex: &str) -> String {
     format!(
         "{}-{}-{}-{}-{}",
         &hex[..8],
         &hex[8..12],
         &hex[12..16],
         &hex[16..20],
-        &hex[20..]
+        &hex[20..32]
     )
 }
 

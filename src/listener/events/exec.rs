@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process_group};
 
-use super::delivery::Sink;
+use super::delivery::{Failure, Sink};
 use super::event::Event;
 
 /// How often a running hook is looked at.
@@ -118,7 +118,7 @@ impl Sink for ExecSink {
         Some(self.retries)
     }
 
-    fn deliver(&self, event: &Event, stop: &AtomicBool) -> Result<(), String> {
+    fn deliver(&self, event: &Event, stop: &AtomicBool) -> Result<(), Failure> {
         let mut child = self
             .command(event)
             .and_then(|mut command| command.spawn())
@@ -127,22 +127,23 @@ impl Sink for ExecSink {
         let mut stopping: Option<Instant> = None;
         loop {
             match child.try_wait() {
-                Ok(Some(status)) => return exit(status),
+                Ok(Some(status)) => return exit(status).map_err(Failure::Again),
                 Ok(None) => {}
-                Err(e) => return Err(format!("cannot wait for {}: {e}", self.words[0])),
+                Err(e) => return Err(format!("cannot wait for {}: {e}", self.words[0]).into()),
             }
             if started.elapsed() >= self.timeout {
                 kill(&mut child);
-                return Err(format!(
-                    "timed out after {} s; killed",
-                    self.timeout.as_secs_f64()
-                ));
+                return Err(
+                    format!("timed out after {} s; killed", self.timeout.as_secs_f64()).into(),
+                );
             }
             if stop.load(Ordering::Relaxed) {
                 let since = *stopping.get_or_insert_with(Instant::now);
                 if since.elapsed() >= self.grace {
                     kill(&mut child);
-                    return Err("still running when rx-listen stopped; killed".into());
+                    return Err(Failure::Again(
+                        "still running when rx-listen stopped; killed".into(),
+                    ));
                 }
             }
             std::thread::sleep(POLL);

@@ -7,10 +7,11 @@
 //! so every replica sharing it agrees. [`completion`] finds the series
 //! that are complete and writes their [`event`]s to the outbox
 //! ([`crate::records::outbox`]); [`delivery`] hands them to the sinks,
-//! [`exec`] (`--exec-on-series`) and [`ndjson`] (`--events-ndjson`), on
-//! threads of their own. [`liveness`] tells whether an association still
+//! [`exec`] (`--exec-on-series`), [`ndjson`] (`--events-ndjson`) and
+//! [`celery`] (`--celery-broker`), on threads of their own. [`liveness`] tells whether an association still
 //! lives; [`replay`] announces the series already on record.
 
+pub mod celery;
 mod completion;
 mod delivery;
 pub mod event;
@@ -26,6 +27,7 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use celery::CelerySink;
 use delivery::{Sink, Until};
 use event::{Event, now_ms};
 use exec::ExecSink;
@@ -51,6 +53,16 @@ pub struct EventsConfig {
     pub ndjson: Option<PathBuf>,
     /// Events waiting in the outbox beyond which completions wait.
     pub outbox_max: usize,
+    /// `--celery-broker`'s registrations.
+    pub celery: Option<CeleryConfig>,
+}
+
+/// Where CUBE's registrations go.
+#[derive(Debug, Clone)]
+pub struct CeleryConfig {
+    /// `redis://HOST:PORT/DB`.
+    pub broker: String,
+    pub queue: String,
 }
 
 /// The series events of one rx-listen.
@@ -99,6 +111,10 @@ impl Events {
         }
         if let Some(path) = &config.ndjson {
             sinks.push(Box::new(NdjsonSink::new(path.clone())));
+        }
+        if let Some(celery) = &config.celery {
+            let sink = CelerySink::new(&celery.broker, &celery.queue).map_err(io::Error::other)?;
+            sinks.push(Box::new(sink));
         }
         let datadir = std::path::absolute(datadir)?;
         Ok(Events {

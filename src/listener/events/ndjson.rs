@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-use super::delivery::Sink;
+use super::delivery::{Failure, Sink};
 use super::event::Event;
 
 pub struct NdjsonSink {
@@ -32,7 +32,7 @@ impl Sink for NdjsonSink {
         None
     }
 
-    fn deliver(&self, event: &Event, _stop: &AtomicBool) -> Result<(), String> {
+    fn deliver(&self, event: &Event, _stop: &AtomicBool) -> Result<(), Failure> {
         let mut line = serde_json::to_vec(event).map_err(|e| e.to_string())?;
         line.push(b'\n');
         let failed = |e: std::io::Error| format!("cannot append to {}: {e}", self.path.display());
@@ -48,6 +48,6 @@ impl Sink for NdjsonSink {
             // is written whole on the next try.
             let _ = file.set_len(before);
         }
-        written.map_err(failed)
+        Ok(written.map_err(failed)?)
     }
 }

@@ -1,0 +1,166 @@
+//! The real services rx-listen talks to in ChRIS, started by the tests on
+//! free loopback ports and stopped when dropped: Debian's redis-server,
+//! a Celery 5 worker from PyPI (get_oracle.sh installs it) running a task
+//! with CUBE's name and signature, and Debian's nats-server.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{Running, examples_dir};
+
+/// How long a service may take to start.
+const START: Duration = Duration::from_secs(30);
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `ready` holds, at most [`START`]; `what` says what for.
+pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        assert!(started.elapsed() < START, "{what}: not within {START:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A program a service needs, or a failure saying how to get it.
+fn needed(program: &str, package: &str) -> PathBuf {
+    let path = Path::new("/usr/bin").join(program);
+    let sbin = Path::new("/usr/sbin").join(program);
+    [path, sbin]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("{program} is missing: apt-get install {package}"))
+}
+
+/// redis-server on a free port, keeping nothing on disk.
+pub struct Redis {
+    running: Option<Running>,
+    pub port: u16,
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        let mut redis = Redis {
+            running: None,
+            port: free_port(),
+        };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Stops it (its queues are lost with it: nothing is saved).
+    pub fn stop(&mut self) {
+        self.running = None;
+    }
+
+    /// Starts it again, on the same port.
+    pub fn restart(&mut self) {
+        let program = needed("redis-server", "redis-server");
+        let running = Running::spawn(
+            Command::new(program)
+                .args(["--bind", "127.0.0.1", "--port"])
+                .arg(self.port.to_string())
+                .args(["--save", "", "--appendonly", "no", "--dir", "/tmp"]),
+        );
+        let port = self.port;
+        wait_for("redis-server", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        self.running = Some(running);
+    }
+}
+
+/// CUBE's task, as the worker runs it: each call appended to a file as a
+/// JSON object of its keyword arguments and its task id.
+const CUBE_TASKS: &str = r#"
+import json, os
+from celery import Celery
+
+app = Celery("cube", broker=os.environ["BROKER"])
+app.conf.broker_connection_retry_on_startup = True
+
+@app.task(name="pacsfiles.tasks.register_pacs_series", bind=True)
+def register_pacs_series(self, PatientID, StudyDate, StudyInstanceUID,
+                         SeriesInstanceUID, pacs_name, path, ndicom,
+                         PatientName=None, PatientBirthDate=None,
+                         PatientAge=None, PatientSex=None,
+                         AccessionNumber=None, Modality=None,
+                         ProtocolName=None, StudyDescription=None,
+                         SeriesDescription=None):
+    call = dict(locals())
+    del call["self"]
+    call["task_id"] = self.request.id
+    with open(os.environ["CALLS"], "a") as calls:
+        calls.write(json.dumps(call) + "\n")
+"#;
+
+/// A Celery 5 worker taking CUBE's queue from a broker.
+pub struct CeleryWorker {
+    running: Running,
+    calls: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl CeleryWorker {
+    /// A worker of `queue` on the broker at `broker`.
+    pub fn start(broker: &str, queue: &str) -> CeleryWorker {
+        let celery = examples_dir().join("celery-venv/bin/celery");
+        assert!(
+            celery.exists(),
+            "Celery is missing at {}: run `./get_oracle.sh examples-data`",
+            celery.display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cube.py"), CUBE_TASKS).unwrap();
+        let calls = dir.path().join("calls.ndjson");
+        let running = Running::spawn(
+            Command::new(celery)
+                .args(["-A", "cube", "worker", "--pool", "solo", "-Q", queue])
+                .args([
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ])
+                .args(["-l", "info"])
+                .current_dir(dir.path())
+                .env("BROKER", broker)
+                .env("CALLS", &calls),
+        );
+        wait_for("the Celery worker", || {
+            running.stderr_so_far().contains(" ready.")
+        });
+        CeleryWorker {
+            running,
+            calls,
+            _dir: dir,
+        }
+    }
+
+    /// The tasks it has executed, in order.
+    pub fn calls(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.calls)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    /// What it has logged.
+    pub fn log(&self) -> String {
+        self.running.stderr_so_far()
+    }
+}
