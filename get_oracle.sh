@@ -4,8 +4,9 @@
 # examples-data):
 #   DIR/pypx-venv/     px-repack (pypx 3.12.6, pydicom<3), the format oracle,
 #                      and pynetdicom, a sender for rx-listen's tests
-#   DIR/celery-venv/   a Celery 5 worker (celery[redis]), as ChRIS's CUBE
-#                      runs it, for rx-listen's registrations
+#   DIR/cube-venv/     ChRIS's side of rx-listen's tests: a Celery 5 worker
+#                      (celery[redis]), as CUBE runs it, and a NATS client
+#                      (nats-py) to read LONK's progress
 #   DIR/px-oracle/     its output, one directory per case:
 #     records/         once per file in name order, our series template: what
 #                      the log dir must hold byte for byte
@@ -76,15 +77,16 @@ if ! "$venv/bin/python" -c 'import pynetdicom' 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'pynetdicom==2.1.1'
 fi
 
-# A Celery 5 worker with its Redis transport, ChRIS's CUBE in rx-listen's
-# tests: it executes the registrations rx-listen sends.
-celery_venv="$dir/celery-venv"
-if [ ! -e "$celery_venv/.installed" ]; then
-  echo "get_oracle: installing Celery 5 into $celery_venv"
-  rm -rf "$celery_venv"
-  python3 -m venv "$celery_venv"
-  "$celery_venv/bin/pip" install --quiet --disable-pip-version-check 'celery[redis]==5.7.0'
-  "$celery_venv/bin/pip" freeze --disable-pip-version-check >"$celery_venv/.installed"
+# ChRIS's side: a Celery 5 worker with its Redis transport (CUBE in
+# rx-listen's tests: it executes the registrations rx-listen sends), and
+# nats-py, which reads LONK's progress as ChRIS's UI does.
+cube_venv="$dir/cube-venv"
+if [ ! -e "$cube_venv/.installed" ]; then
+  echo "get_oracle: installing Celery 5 and nats-py into $cube_venv"
+  rm -rf "$cube_venv"
+  python3 -m venv "$cube_venv"
+  "$cube_venv/bin/pip" install --quiet --disable-pip-version-check 'celery[redis]==5.7.0' 'nats-py==2.16.0'
+  "$cube_venv/bin/pip" freeze --disable-pip-version-check >"$cube_venv/.installed"
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rx-repack-oracle.XXXXXX")

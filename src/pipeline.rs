@@ -51,8 +51,11 @@ pub enum RepackError {
     Record(#[from] RecordError),
     #[error("cannot read the file to name it: {0}")]
     Hash(io::Error),
-    #[error("{0}")]
-    Unfit(#[from] Unfit),
+    #[error("{unfit}")]
+    Unfit {
+        unfit: Unfit,
+        series_instance_uid: Option<String>,
+    },
 }
 
 /// Whose fault it is that an instance could not be repacked.
@@ -66,6 +69,17 @@ pub enum Fault {
 }
 
 impl RepackError {
+    /// The series of the instance refused, where the error knows it.
+    pub fn series_instance_uid(&self) -> Option<&str> {
+        match self {
+            RepackError::Unfit {
+                series_instance_uid,
+                ..
+            } => series_instance_uid.as_deref(),
+            _ => None,
+        }
+    }
+
     pub fn fault(&self) -> Fault {
         match self {
             RepackError::Read(cause)
@@ -75,7 +89,7 @@ impl RepackError {
             {
                 Fault::Content
             }
-            RepackError::Unfit(_) => Fault::Content,
+            RepackError::Unfit { .. } => Fault::Content,
             _ => Fault::Resources,
         }
     }
@@ -112,7 +126,14 @@ pub fn repack(mut origin: Origin, filing: &Filing) -> Result<Repacked, RepackErr
         .map_err(HeaderError::Read)
         .and_then(|metadata| read(origin.file(), &metadata, filing))
         .map_err(|cause| refuse(&origin, cause, filing))?;
-    filing.layout.check(&|tag| read.header.text(tag))?;
+    let value = |tag| read.header.text(tag);
+    filing
+        .layout
+        .check(&value)
+        .map_err(|unfit| RepackError::Unfit {
+            unfit,
+            series_instance_uid: value(tags::SERIES_INSTANCE_UID),
+        })?;
     let (placed, missing) = place_and_record(&read, &mut origin, filing)?;
     if let Some(src) = origin.moved_from() {
         placing::finish_move(src, &placed)?;

@@ -22,7 +22,7 @@ use dicom_ul::pdu::{
 use super::config::ListenConfig;
 use super::deadline::Deadline;
 use super::dimse::{self, Command};
-use super::events::{Arrivals, Events};
+use super::downstream::{Delivered, Downstream};
 use super::instance_file::{InstanceFile, Meta, NextInstance};
 use super::wire::{Fragment, Unit, Wire, WireError};
 use crate::error_text::one_line;
@@ -110,13 +110,14 @@ impl Connection for TlsStream {
 }
 
 /// Serves a negotiated association with the peer at `address` until it
-/// ends, and aborts it if we end it; tells `events` what it delivered.
+/// ends, and aborts it if we end it; tells `downstream` what it
+/// delivered.
 pub fn serve<S: Connection>(
     mut association: ServerAssociation<S>,
     address: SocketAddr,
     config: &ListenConfig,
     deadline: &Deadline,
-    events: Option<&Events>,
+    downstream: Downstream,
 ) -> Served {
     // After negotiation, the socket timeout (DIMSE messages may wait
     // longer: their own timeout is set per message by the loop).
@@ -129,7 +130,7 @@ pub fn serve<S: Connection>(
         address: &address.to_string(),
         ae_title: &calling,
     };
-    let mut arrivals = events.map(|events| events.arrivals(&calling, &called, peer.address));
+    let mut delivered = downstream.association(&calling, &called, peer.address);
     let mut tally = Tally::default();
     let timeout = match (config.dimse_timeout, config.socket_timeout) {
         (Some(dimse), Some(socket)) => Some(dimse.min(socket)),
@@ -142,14 +143,12 @@ pub fn serve<S: Connection>(
         timeout,
         deadline,
         &mut tally,
-        arrivals.as_mut(),
+        &mut delivered,
     );
     if let End::Aborted(_) = end {
         let _ = association.abort();
     }
-    if let Some(arrivals) = arrivals {
-        arrivals.ended(&end);
-    }
+    delivered.ended(&end);
     Served {
         titles: (calling, called),
         tally,
@@ -158,7 +157,7 @@ pub fn serve<S: Connection>(
 }
 
 /// Receives what the peer of `association` sends until the association
-/// ends; `tally` counts what was done, `arrivals` the series delivered.
+/// ends; `tally` counts what was done, `delivered` tells downstream.
 ///
 /// `timeout` is both the socket's read timeout and the progress deadline
 /// (`None`: neither): each time the peer makes progress (see
@@ -173,7 +172,7 @@ fn receive<S: Connection>(
     timeout: Option<Duration>,
     deadline: &Deadline,
     tally: &mut Tally,
-    arrivals: Option<&mut Arrivals>,
+    delivered: &mut Delivered,
 ) -> End {
     let contexts: HashMap<u8, String> = association
         .presentation_contexts()
@@ -196,7 +195,7 @@ fn receive<S: Connection>(
         config,
         tally,
         next_instance: NextInstance::default(),
-        arrivals,
+        delivered,
     };
     let max_pdu = association.local_max_pdu_length();
     let (_, already_read) = association.get_mut();
@@ -374,7 +373,7 @@ struct Session<'a, 'e> {
     tally: &'a mut Tally,
     next_instance: NextInstance,
     /// The series delivered, when series events are on.
-    arrivals: Option<&'a mut Arrivals<'e>>,
+    delivered: &'a mut Delivered<'e>,
 }
 
 /// Where an association is between PDVs.
@@ -531,7 +530,7 @@ fn store(
         config,
         tally,
         next_instance,
-        arrivals,
+        delivered,
     } = session;
     tally.instances += 1;
     let instance = request.sop_instance_uid.as_deref().unwrap_or("?");
@@ -552,11 +551,11 @@ fn store(
     let report = Report::of(&config.filing.reporting, &src, &result);
     report.print_record();
     report.print_message();
-    let followed = match (&result, arrivals) {
-        (Ok(repacked), Some(arrivals)) => arrivals.arrived(repacked),
-        _ => Ok(()),
+    let told = match &result {
+        Ok(repacked) => delivered.kept(repacked),
+        Err(_) => Ok(()),
     };
-    match (result, followed) {
+    match (result, told) {
         (Ok(_), Ok(())) => (dimse::SUCCESS, None),
         (Ok(_), Err(e)) => {
             // Filed, but its series would never be announced: not
@@ -568,7 +567,9 @@ fn store(
         }
         (Err(e), _) => {
             tally.failed += 1;
-            (dimse::failure_status(e.fault()), Some(e.to_string()))
+            let why = e.to_string();
+            delivered.lost(&e, &why);
+            (dimse::failure_status(e.fault()), Some(why))
         }
     }
 }

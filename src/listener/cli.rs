@@ -9,6 +9,7 @@ use clap::{Parser, ValueEnum};
 use ipnet::IpNet;
 
 use super::events::celery;
+use super::lonk;
 use crate::filing::FilingArgs;
 
 const AFTER_HELP: &str = "\
@@ -177,6 +178,21 @@ pub struct ListenCli {
           help_heading = "ChRIS")]
     pub celery_queue: String,
 
+    /// Publish the progress of each series on the NATS server at URL
+    /// (nats://[USER:PASSWORD@]HOST:PORT), in oxidicom's LONK encoding
+    #[arg(long, value_name = "URL", help_heading = "ChRIS")]
+    pub nats: Option<String>,
+
+    /// The first part of LONK's subjects (ROOT.<calling AE>.<series UID>)
+    #[arg(long = "nats-root", value_name = "ROOT", default_value = lonk::DEFAULT_ROOT,
+          help_heading = "ChRIS")]
+    pub nats_root: String,
+
+    /// Seconds between two counts of a series' progress
+    #[arg(long = "progress-interval", value_name = "SECONDS", default_value = "0.5",
+          value_parser = settle_seconds, help_heading = "ChRIS")]
+    pub progress_interval: Duration,
+
     /// Do not listen: put an event for every series on record in the log
     /// dir into the outbox, deliver the outbox, and exit
     #[arg(
@@ -187,7 +203,7 @@ pub struct ListenCli {
     pub replay_events: bool,
 }
 
-/// `--series-settle`: seconds, fractions allowed.
+/// `--series-settle`, `--progress-interval`: seconds, fractions allowed.
 fn settle_seconds(text: &str) -> Result<Duration, String> {
     text.parse::<f64>()
         .ok()

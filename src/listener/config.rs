@@ -11,6 +11,7 @@ use super::access::AccessRules;
 use super::cli::{Fsync, ListenCli};
 use super::events::exec::split_template;
 use super::events::{CeleryConfig, EventsConfig};
+use super::lonk::{LonkConfig, NatsAddress};
 use super::tls;
 use crate::filing::{Filing, FilingArgsError};
 
@@ -47,6 +48,8 @@ pub struct ListenConfig {
     pub filing: Filing,
     /// Series completion events, when a sink is given.
     pub events: Option<EventsConfig>,
+    /// LONK's progress on NATS, with `--nats`.
+    pub lonk: Option<LonkConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +68,11 @@ impl ListenConfig {
     pub fn from_cli(cli: ListenCli) -> Result<ListenConfig, ListenConfigError> {
         let seconds = |s: u64| (s > 0).then(|| Duration::from_secs(s));
         let events = events(&cli)?;
+        let lonk = cli
+            .nats
+            .as_deref()
+            .map(|url| lonk_config(url, &cli))
+            .transpose()?;
         let task = match &cli.listen {
             Some(text) => Task::Listen(address(text)?),
             None if events.is_some() => Task::ReplayEvents,
@@ -98,6 +106,7 @@ impl ListenConfig {
             durable: cli.fsync == Fsync::Always,
             filing: cli.filing.resolve(PROGRAM)?,
             events,
+            lonk,
         })
     }
 }
@@ -163,5 +172,28 @@ fn celery_config(url: &str, queue: &str) -> Result<CeleryConfig, ListenConfigErr
     Ok(CeleryConfig {
         broker: url.to_string(),
         queue: queue.to_string(),
+    })
+}
+
+/// `--nats URL`, with the root and interval of `cli`.
+fn lonk_config(url: &str, cli: &ListenCli) -> Result<LonkConfig, ListenConfigError> {
+    let address = NatsAddress::parse(url)
+        .map_err(|why| ListenConfigError::Events(format!("--nats {url}: {why}")))?;
+    let root = &cli.nats_root;
+    let valid = |token: &str| {
+        !token.is_empty()
+            && !token
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '*' || c == '>')
+    };
+    if !root.split('.').all(valid) {
+        return Err(ListenConfigError::Events(format!(
+            "--nats-root {root:?}: not a NATS subject (dot-separated words, no spaces, * or >)"
+        )));
+    }
+    Ok(LonkConfig {
+        address,
+        root: root.clone(),
+        interval: cli.progress_interval,
     })
 }

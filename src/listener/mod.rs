@@ -20,8 +20,10 @@ pub mod cli;
 pub mod config;
 pub mod deadline;
 pub mod dimse;
+mod downstream;
 pub mod events;
 pub mod instance_file;
+pub mod lonk;
 mod opening;
 mod storage_classes;
 mod tls;
@@ -43,7 +45,9 @@ use association::{End, Served};
 use busy::Refusals;
 use config::{ListenConfig, PROGRAM};
 use deadline::Deadline;
+use downstream::Downstream;
 use events::Events;
+use lonk::Lonk;
 use storage_classes::STORAGE_SOP_CLASSES;
 
 /// How often the accepting loop looks for a stop signal.
@@ -76,8 +80,9 @@ impl InFlight {
     }
 }
 
-/// The series events of `config`, if it has them.
-fn events_of(config: &ListenConfig) -> io::Result<Option<Events>> {
+/// The series events of `config`, if it has them; their registrations
+/// end with a LONK message on `lonk`.
+fn events_of(config: &ListenConfig, lonk: Option<&Lonk>) -> io::Result<Option<Events>> {
     let (Some(events), Some(logdir)) = (&config.events, &config.filing.logdir) else {
         return Ok(None);
     };
@@ -88,15 +93,22 @@ fn events_of(config: &ListenConfig) -> io::Result<Option<Events>> {
         config.durable,
         config.grace,
         config.filing.reporting,
+        lonk.cloned(),
     )
     .map(Some)
+}
+
+/// LONK's publisher, if `config` has one.
+fn lonk_of(config: &ListenConfig) -> Option<Lonk> {
+    config.lonk.as_ref().map(|lonk| Lonk::start(lonk, PROGRAM))
 }
 
 /// Puts an event for every series on record in the log dir into the
 /// outbox, and delivers the outbox (until `stop` is set): returns how
 /// many series were replayed.
 pub fn replay_events(config: &ListenConfig, stop: &AtomicBool) -> io::Result<usize> {
-    let Some(events) = events_of(config)? else {
+    let lonk = lonk_of(config);
+    let Some(events) = events_of(config, lonk.as_ref())? else {
         return Ok(0);
     };
     let replayed = events::replay::replay(&events)?;
@@ -112,7 +124,8 @@ pub fn replay_events(config: &ListenConfig, stop: &AtomicBool) -> io::Result<usi
 /// in flight finish within the grace period, aborts the rest, and
 /// returns.
 pub fn listen(config: &ListenConfig, address: SocketAddr, stop: &AtomicBool) -> io::Result<()> {
-    let events = events_of(config)?;
+    let lonk = lonk_of(config);
+    let events = events_of(config, lonk.as_ref())?;
     let listener = TcpListener::bind(address)?;
     listener.set_nonblocking(true)?;
     let in_flight = Arc::new(InFlight::default());
@@ -166,9 +179,12 @@ pub fn listen(config: &ListenConfig, address: SocketAddr, stop: &AtomicBool) -> 
                 sockets.insert(id, (clone, Arc::clone(&deadline)));
             }
             let in_flight = Arc::clone(&in_flight);
-            let events = events.as_ref();
+            let downstream = Downstream {
+                events: events.as_ref(),
+                lonk: lonk.as_ref(),
+            };
             scope.spawn(move || {
-                associate(stream, address, config, &deadline, events);
+                associate(stream, address, config, &deadline, downstream);
                 if let Ok(mut sockets) = in_flight.sockets.lock() {
                     sockets.remove(&id);
                 }
@@ -208,6 +224,9 @@ pub fn listen(config: &ListenConfig, address: SocketAddr, stop: &AtomicBool) -> 
     if let Some(events) = &events {
         eprintln!("{PROGRAM}: stopped; {}", events.outbox_text());
     }
+    if let Some(lonk) = &lonk {
+        eprintln!("{PROGRAM}: LONK messages dropped: {}", lonk.dropped());
+    }
     Ok(())
 }
 
@@ -221,19 +240,25 @@ pub fn serve_connection(stream: TcpStream, config: &ListenConfig) {
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let _ = stream.set_nodelay(true);
-    associate(stream, address, config, &Deadline::default(), None);
+    associate(
+        stream,
+        address,
+        config,
+        &Deadline::default(),
+        Downstream::default(),
+    );
 }
 
 /// Negotiates and serves one association (over TLS when configured), then
 /// says how it went. `deadline` is armed with the ACSE timeout: the whole
-/// request must arrive within it. The series it delivers are told to
-/// `events`.
+/// request must arrive within it. What it delivers is told to
+/// `downstream`.
 fn associate(
     stream: TcpStream,
     address: SocketAddr,
     config: &ListenConfig,
     deadline: &Deadline,
-    events: Option<&Events>,
+    downstream: Downstream,
 ) {
     let started = Instant::now();
     if let Err(why) = opening::wait_for_first_message(&stream, config.acse_timeout) {
@@ -269,10 +294,12 @@ fn associate(
         Some(tls) => negotiation
             .tls_config(Arc::clone(tls))
             .establish_tls(stream)
-            .map(|association| association::serve(association, address, config, deadline, events)),
-        None => negotiation
-            .establish(stream)
-            .map(|association| association::serve(association, address, config, deadline, events)),
+            .map(|association| {
+                association::serve(association, address, config, deadline, downstream)
+            }),
+        None => negotiation.establish(stream).map(|association| {
+            association::serve(association, address, config, deadline, downstream)
+        }),
     };
     let (titles, outcome) = match served {
         Ok(Served { titles, tally, end }) => (titles, Ok((tally, end))),

@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::common::*;
 use crate::listener::{Listener, listen_path, send, storescu};
 use crate::raw_scu;
-use crate::services::{CeleryWorker, Redis, wait_for};
+use crate::services::{CeleryWorker, Nats, Redis, Subscriber, wait_for};
 
 /// The calling AE title of oxidicom's own integration test (its
 /// `tests/expected_files.txt` lists the paths it files SAG-anon at).
@@ -149,22 +149,45 @@ fn series_dir(root: &Path, files: &[PathBuf], series: usize) -> PathBuf {
     dir
 }
 
+/// A LONK count message's count, or `None` for another message.
+fn lonk_count(message: &[u8]) -> Option<u32> {
+    match message {
+        [0x01, count @ ..] => Some(u32::from_le_bytes(count.try_into().unwrap())),
+        _ => None,
+    }
+}
+
 #[test]
-fn two_series_at_once_are_each_registered_once_by_a_celery_worker() {
+fn two_series_at_once_are_each_registered_once_by_a_celery_worker_with_progress_on_nats() {
     let tmp = tempfile::tempdir().unwrap();
     let redis = Redis::start();
     let worker = CeleryWorker::start(&redis.url(), "main2");
+    let nats = Nats::start();
+    let subscriber = Subscriber::start(&nats.url(), "oxidicom.>");
     let files = make_instances(&tmp.path().join("made"), 1, 2, 5);
     let dirs = [0, 1].map(|series| series_dir(tmp.path(), &files, series));
     let events = tmp.path().join("events.ndjson");
-    let mut listener = chris_listener(&redis.url(), &["--events-ndjson", events.to_str().unwrap()]);
+    let mut listener = chris_listener(
+        &redis.url(),
+        &[
+            "--events-ndjson",
+            events.to_str().unwrap(),
+            "--nats",
+            &nats.url(),
+            "--progress-interval",
+            "0",
+        ],
+    );
     let port = listener.port;
     std::thread::scope(|scope| {
         for dir in &dirs {
             scope.spawn(move || send(storescu(port, dir, &["-aet", PACS])));
         }
     });
-    wait_for("two registrations", || worker.calls().len() >= 2);
+    let subject = |series: usize| format!("oxidicom.{PACS}.1_2_3_0_{series}");
+    wait_for("two registrations, told on NATS", || {
+        (0..2).all(|series| subscriber.messages(&subject(series)).last() == Some(&vec![0x00]))
+    });
     std::thread::sleep(std::time::Duration::from_millis(800));
     let out = listener.stop();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -210,6 +233,78 @@ fn two_series_at_once_are_each_registered_once_by_a_celery_worker() {
         assert_eq!(call, &expected);
     }
     assert!(stderr.contains("celery: 0 waiting, 0 given up"), "{stderr}");
+    // LONK: counts that only grow, to the count registered, then done.
+    for series in 0..2 {
+        let messages = subscriber.messages(&subject(series));
+        let (done, counted) = messages.split_last().unwrap();
+        assert_eq!(done, &[0x00], "{messages:?}");
+        let counts: Vec<u32> = counted.iter().map(|m| lonk_count(m).unwrap()).collect();
+        assert_eq!(counts.first(), Some(&1), "{counts:?}");
+        assert_eq!(counts.last(), Some(&5), "{counts:?}");
+        assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+        assert!(counts.len() >= 3, "{counts:?}");
+    }
+    assert!(stderr.contains("LONK messages dropped: 0"), "{stderr}");
+}
+
+#[test]
+fn an_instance_without_a_study_date_is_refused_told_on_nats_and_never_registered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let redis = Redis::start();
+    let worker = CeleryWorker::start(&redis.url(), "main2");
+    let nats = Nats::start();
+    let subscriber = Subscriber::start(&nats.url(), "oxidicom.>");
+    let mut listener = chris_listener(&redis.url(), &["--nats", &nats.url()]);
+    let dir = tmp.path().join("undated");
+    copy_files(&sag_anon_files()[..1], &dir);
+    let file = files_under(&dir).remove(0);
+    let status = Command::new("dcmodify")
+        .args(["-nb", "-ea", "StudyDate"])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = storescu(listener.port, &file, &["-v", "-aet", PACS])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("Received Store Response (Error: CannotUnderstand)"),
+        "{said}"
+    );
+    let series = dcmdump_value(&file, "SeriesInstanceUID").replace('.', "_");
+    let subject = format!("oxidicom.{PACS}.{series}");
+    wait_for("the error on NATS", || {
+        !subscriber.messages(&subject).is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    listener.stop();
+    let messages = subscriber.messages(&subject);
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let text = String::from_utf8_lossy(&messages[0][1..]).into_owned();
+    assert_eq!(messages[0][0], 0x02);
+    assert!(text.contains("lacks StudyDate"), "{text}");
+    assert!(worker.calls().is_empty(), "{:?}", worker.calls());
+    assert!(files_under(&listener.data()).is_empty());
+}
+
+#[test]
+fn nats_away_drops_progress_and_nothing_else() {
+    let redis = Redis::start();
+    let worker = CeleryWorker::start(&redis.url(), "main2");
+    // Nothing listens there.
+    let nowhere = format!("nats://127.0.0.1:{}", crate::services::free_port());
+    let mut listener = chris_listener(&redis.url(), &["--nats", &nowhere]);
+    send(storescu(listener.port, &sag_anon(), &["-aet", PACS]));
+    wait_for("the registration", || !worker.calls().is_empty());
+    let out = listener.stop();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(worker.calls()[0]["ndicom"], 192);
+    assert!(
+        stderr.contains("progress is dropped until it is back"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("LONK messages dropped: 0"), "{stderr}");
 }
 
 /// The events waiting in the outbox of the celery sink of `log`.

@@ -118,7 +118,7 @@ pub struct CeleryWorker {
 impl CeleryWorker {
     /// A worker of `queue` on the broker at `broker`.
     pub fn start(broker: &str, queue: &str) -> CeleryWorker {
-        let celery = examples_dir().join("celery-venv/bin/celery");
+        let celery = examples_dir().join("cube-venv/bin/celery");
         assert!(
             celery.exists(),
             "Celery is missing at {}: run `./get_oracle.sh examples-data`",
@@ -163,4 +163,106 @@ impl CeleryWorker {
     pub fn log(&self) -> String {
         self.running.stderr_so_far()
     }
+}
+
+/// nats-server on a free port.
+pub struct Nats {
+    _running: Running,
+    pub port: u16,
+}
+
+impl Nats {
+    pub fn start() -> Nats {
+        let port = free_port();
+        let running = Running::spawn(
+            Command::new(needed("nats-server", "nats-server"))
+                .args(["-a", "127.0.0.1", "-p"])
+                .arg(port.to_string()),
+        );
+        wait_for("nats-server", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Nats {
+            _running: running,
+            port,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A NATS client (nats-py) recording every message on a subject: each
+/// a JSON line of its subject and its bytes in hex.
+const SUBSCRIBER: &str = r#"
+import asyncio, json, os, sys
+import nats
+
+async def main():
+    client = await nats.connect(os.environ["NATS"])
+    out = open(os.environ["OUT"], "a")
+    async def record(message):
+        out.write(json.dumps({"subject": message.subject, "data": message.data.hex()}) + "\n")
+        out.flush()
+    await client.subscribe(os.environ["SUBJECT"], cb=record)
+    await client.flush()
+    print("subscribed", file=sys.stderr, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"#;
+
+/// What a subscriber of LONK's subjects has received.
+pub struct Subscriber {
+    _running: Running,
+    out: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Subscriber {
+    /// Subscribes to `subject` (wildcards allowed) on the server at `url`.
+    pub fn start(url: &str, subject: &str) -> Subscriber {
+        let python = examples_dir().join("cube-venv/bin/python");
+        assert!(
+            python.exists(),
+            "nats-py is missing at {}: run `./get_oracle.sh examples-data`",
+            python.display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("messages.ndjson");
+        let running = Running::spawn(
+            Command::new(python)
+                .args(["-c", SUBSCRIBER])
+                .env("NATS", url)
+                .env("SUBJECT", subject)
+                .env("OUT", &out),
+        );
+        wait_for("the NATS subscriber", || {
+            running.stderr_so_far().contains("subscribed")
+        });
+        Subscriber {
+            _running: running,
+            out,
+            _dir: dir,
+        }
+    }
+
+    /// The messages received on `subject`, in order.
+    pub fn messages(&self, subject: &str) -> Vec<Vec<u8>> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .filter(|message| message["subject"] == subject)
+            .map(|message| hex(message["data"].as_str().unwrap()))
+            .collect()
+    }
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).unwrap())
+        .collect()
 }

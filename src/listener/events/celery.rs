@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use super::delivery::{Failure, Sink};
 use super::event::Event;
 use crate::layout::chris::iso_date;
+use crate::listener::lonk::Lonk;
 use crate::reading::{non_blank, read_elements};
 
 /// CUBE's task, and the queue its workers take it from.
@@ -214,12 +215,14 @@ pub struct CelerySink {
     queue: String,
     /// Celery's `origin` header: who sent the task.
     origin: String,
+    /// Told of each registration (its count, then done).
+    lonk: Option<Lonk>,
 }
 
 impl CelerySink {
     /// A sink for the broker at `url` (`redis://HOST:PORT/DB`); nothing is
     /// connected until the first event.
-    pub fn new(url: &str, queue: &str) -> Result<CelerySink, String> {
+    pub fn new(url: &str, queue: &str, lonk: Option<Lonk>) -> Result<CelerySink, String> {
         let client = redis::Client::open(url).map_err(|e| e.to_string())?;
         let host = rustix::system::uname()
             .nodename()
@@ -230,6 +233,7 @@ impl CelerySink {
             connection: Mutex::new(None),
             queue: queue.to_string(),
             origin: format!("rx-listen{}@{host}", std::process::id()),
+            lonk,
         })
     }
 
@@ -269,7 +273,13 @@ impl Sink for CelerySink {
         let registration = Registration::of(event).map_err(Failure::Never)?;
         let message = redis_message(&registration, &event.event_id, &self.queue, &self.origin);
         self.push(&message.to_string())
-            .map_err(|e| Failure::Again(format!("cannot push the task to the broker: {e}")))
+            .map_err(|e| Failure::Again(format!("cannot push the task to the broker: {e}")))?;
+        if let Some(lonk) = &self.lonk {
+            let subject = lonk.subject(&registration.pacs_name, &registration.series_instance_uid);
+            lonk.count(&subject, registration.ndicom);
+            lonk.done(&subject);
+        }
+        Ok(())
     }
 }
 

@@ -34,6 +34,7 @@ use exec::ExecSink;
 use liveness::{AssociationIds, Presence};
 use ndjson::NdjsonSink;
 
+use super::lonk::Lonk;
 use crate::filing::Reporting;
 use crate::pipeline::Repacked;
 use crate::records::NOT_DEFINED;
@@ -90,7 +91,8 @@ pub struct Events {
 impl Events {
     /// The events of a listener filing into `datadir` and `logdir`; with
     /// `durable`, the series' states are on disk before an instance is
-    /// acknowledged. `grace` is what a hook running at a stop still gets.
+    /// acknowledged. `grace` is what a hook running at a stop still gets;
+    /// a registration is told on `lonk`.
     pub fn new(
         config: EventsConfig,
         datadir: &Path,
@@ -98,6 +100,7 @@ impl Events {
         durable: bool,
         grace: Duration,
         reporting: Reporting,
+        lonk: Option<Lonk>,
     ) -> io::Result<Events> {
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         if let Some(words) = &config.exec {
@@ -113,7 +116,8 @@ impl Events {
             sinks.push(Box::new(NdjsonSink::new(path.clone())));
         }
         if let Some(celery) = &config.celery {
-            let sink = CelerySink::new(&celery.broker, &celery.queue).map_err(io::Error::other)?;
+            let sink =
+                CelerySink::new(&celery.broker, &celery.queue, lonk).map_err(io::Error::other)?;
             sinks.push(Box::new(sink));
         }
         let datadir = std::path::absolute(datadir)?;
