@@ -1,3 +1,4 @@
+use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,10 +9,24 @@ use clap::Parser;
 use rx_repack::exit_codes;
 use rx_repack::listener::cli::{ListenCli, dcmtk_spellings};
 use rx_repack::listener::config::{ListenConfig, PROGRAM, Task};
-use rx_repack::listener::{listen, replay_events};
+use rx_repack::listener::{listen, oxidicom, replay_events};
 
 fn main() -> ExitCode {
-    let cli = ListenCli::parse_from(dcmtk_spellings(std::env::args_os()));
+    let from_env = match oxidicom::from_env(std::env::vars_os()) {
+        Ok(from_env) => from_env,
+        Err(e) => {
+            eprintln!("{PROGRAM}: cannot start: {e}");
+            return ExitCode::from(exit_codes::USAGE);
+        }
+    };
+    // The environment's options first: the command line's override them.
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let at = args.len().min(1);
+    args.splice(at..at, from_env.args);
+    let mut cli = ListenCli::parse_from(dcmtk_spellings(args));
+    if cli.listen.is_none() && !cli.replay_events {
+        cli.listen = from_env.listen;
+    }
     let config = match ListenConfig::from_cli(cli).context("cannot start") {
         Ok(config) => config,
         Err(e) => {

@@ -31,7 +31,10 @@ Over TLS, only clients with a certificate from our CA:
 
 DCMTK's spellings are accepted too: -aet, -pdu, -ta, -td, -ts.
 SIGTERM or Ctrl-C: no new association is accepted, those in flight have
---grace seconds to finish, the rest are aborted; the exit status is 0.";
+--grace seconds to finish, the rest are aborted; the exit status is 0.
+
+In place of oxidicom (ChRIS), its OXIDICOM_* environment variables are
+read as options too (the command line wins): see docs/oxidicom.md.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,13 +42,16 @@ SIGTERM or Ctrl-C: no new association is accepted, those in flight have
     version,
     about = "A DICOM storage SCP that files every instance it receives into a patient/study/series tree and pypx's log dir",
     after_help = AFTER_HELP,
+    // The last of an option given twice wins, as in DCMTK's tools: the
+    // options made of OXIDICOM_* variables come first.
+    args_override_self = true,
     mut_arg("verbosity", |arg| arg.help(
         "0: errors only; 1: also warnings and one line per association; 2: also one line per instance"
     ))
 )]
 pub struct ListenCli {
     /// Where to listen: PORT, or ADDRESS:PORT ([::1]:PORT for IPv6)
-    #[arg(value_name = "[ADDR:]PORT", required_unless_present = "replay_events")]
+    #[arg(value_name = "[ADDR:]PORT")]
     pub listen: Option<String>,
 
     #[command(flatten)]

@@ -56,6 +56,8 @@ pub struct ListenConfig {
 pub enum ListenConfigError {
     #[error("cannot listen on {text}: {why}")]
     Address { text: String, why: String },
+    #[error("nowhere to listen: give [ADDR:]PORT (or --replay-events)")]
+    NoAddress,
     #[error("{0}")]
     Tls(String),
     #[error("{0}")]
@@ -75,6 +77,7 @@ impl ListenConfig {
             .transpose()?;
         let task = match &cli.listen {
             Some(text) => Task::Listen(address(text)?),
+            None if !cli.replay_events => return Err(ListenConfigError::NoAddress),
             None if events.is_some() => Task::ReplayEvents,
             None => {
                 return Err(ListenConfigError::Events(

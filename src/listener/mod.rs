@@ -25,6 +25,7 @@ pub mod events;
 pub mod instance_file;
 pub mod lonk;
 mod opening;
+pub mod oxidicom;
 mod storage_classes;
 mod tls;
 mod wire;

@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::common::*;
 use crate::listener::{Listener, listen_path, send, storescu};
 use crate::raw_scu;
-use crate::services::{CeleryWorker, Nats, Redis, Subscriber, wait_for};
+use crate::services::{CeleryWorker, Nats, Orthanc, Redis, Subscriber, wait_for};
 
 /// The calling AE title of oxidicom's own integration test (its
 /// `tests/expected_files.txt` lists the paths it files SAG-anon at).
@@ -44,12 +44,23 @@ fn the_chris_layout_files_each_instance_at_oxidicoms_path() {
     let mut listener = Listener::start(&["--layout", "chris"]);
     send(storescu(listener.port, &sag_anon(), &["-aet", PACS]));
     listener.stop();
-    let expected: BTreeSet<PathBuf> = sag_anon_files()
-        .iter()
-        .map(|file| {
-            let number: u32 = dcmdump_value(file, "InstanceNumber").parse().unwrap();
-            let uid = dcmdump_value(file, "SOPInstanceUID");
-            Path::new(SAG_ANON_SERIES).join(format!("{number:04}-{uid}.dcm"))
+    // Each file's SOPInstanceUID and InstanceNumber, by one dcmdump.
+    let dumped = Command::new("dcmdump")
+        .args(["-q", "+P", "SOPInstanceUID", "+P", "InstanceNumber"])
+        .args(sag_anon_files())
+        .output()
+        .expect("dcmdump (Debian: dcmtk)");
+    let text = String::from_utf8_lossy(&dumped.stdout);
+    let values: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.split_once('[')?.1.split_once(']'))
+        .map(|(value, _)| value)
+        .collect();
+    let expected: BTreeSet<PathBuf> = values
+        .chunks(2)
+        .map(|pair| {
+            let number: u32 = pair[1].parse().unwrap();
+            Path::new(SAG_ANON_SERIES).join(format!("{number:04}-{}.dcm", pair[0]))
         })
         .collect();
     assert_eq!(expected.len(), 192);
@@ -343,8 +354,8 @@ fn redis_down_during_a_series_gets_the_task_once_it_is_back() {
             .stderr_so_far()
             .contains("celery failed (cannot push the task to the broker")
     });
-    // Down for a few of rx-listen's retries (1, 2, 4 s apart).
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    // Down for two of rx-listen's retries (1, then 2 s apart).
+    std::thread::sleep(std::time::Duration::from_secs(2));
     assert!(worker.calls().is_empty());
     redis.restart();
     wait_for("the registration", || !worker.calls().is_empty());
@@ -396,4 +407,94 @@ fn kill_9_before_the_task_is_sent_sends_it_after_the_restart() {
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0]["ndicom"], files.len() as u64);
     assert_eq!(celery_waiting(&log), 0);
+}
+
+#[test]
+fn orthanc_pushes_two_series_at_once_to_rx_listen_run_on_oxidicoms_settings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let redis = Redis::start();
+    let worker = CeleryWorker::start(&redis.url(), "main2");
+    let nats = Nats::start();
+    let subscriber = Subscriber::start(&nats.url(), "test.oxidicom.>");
+    let port = crate::services::free_port();
+    let root = tmp.path().join("cube-storage");
+    // As a ChRIS deployment configures oxidicom; only the settle time is
+    // ours (on the command line).
+    let mut rx_listen = Running::spawn(
+        Command::new(listen_path())
+            .args(["--series-settle", "0.2"])
+            .env("OXIDICOM_FILES_ROOT", &root)
+            .env("OXIDICOM_LISTENER_PORT", port.to_string())
+            .env("OXIDICOM_SCP_AET", "OXIDICOMTEST")
+            .env("OXIDICOM_CELERY_BROKER", redis.url())
+            .env("OXIDICOM_QUEUE_NAME", "main2")
+            .env("OXIDICOM_NATS_ADDRESS", format!("127.0.0.1:{}", nats.port))
+            .env("OXIDICOM_ROOT_SUBJECT", "test.oxidicom")
+            .env("OXIDICOM_PROGRESS_INTERVAL", "50ms")
+            .env("OXIDICOM_LISTENER_THREADS", "2")
+            .stdin(std::process::Stdio::null()),
+    );
+    wait_for("rx-listen", || {
+        rx_listen
+            .stderr_so_far()
+            .contains(&format!("listening on 0.0.0.0:{port}"))
+    });
+    let orthanc = Orthanc::start(PACS, "OXIDICOMTEST", "OXIDICOMTEST", port);
+    let other = make_instances(&tmp.path().join("made"), 1, 1, 10);
+    orthanc.upload(&sag_anon_files());
+    orthanc.upload(&other);
+    let sag_uid = dcmdump_value(&sag_anon_files()[0], "SeriesInstanceUID");
+    let reports: Vec<serde_json::Value> = std::thread::scope(|scope| {
+        let pushes: Vec<_> = [sag_uid.as_str(), "1.2.3.0.0"]
+            .into_iter()
+            .map(|uid| {
+                let orthanc = &orthanc;
+                scope.spawn(move || orthanc.push_series("OXIDICOMTEST", uid))
+            })
+            .collect();
+        pushes
+            .into_iter()
+            .map(|push| push.join().unwrap())
+            .collect()
+    });
+    for report in &reports {
+        assert_eq!(report["FailedInstancesCount"], 0, "{report}");
+    }
+    wait_for("two registrations", || worker.calls().len() >= 2);
+    let subject = |uid: &str| format!("test.oxidicom.{PACS}.{}", uid.replace('.', "_"));
+    wait_for("done on NATS", || {
+        [sag_uid.as_str(), "1.2.3.0.0"]
+            .iter()
+            .all(|uid| subscriber.messages(&subject(uid)).last() == Some(&vec![0x00]))
+    });
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let killed = Command::new("kill")
+        .args(["-TERM", &rx_listen.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = rx_listen.finish(crate::listener::PATIENCE).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+
+    let placed = relative_files(&root);
+    let sag: BTreeSet<&PathBuf> = placed
+        .iter()
+        .filter(|p| p.starts_with(SAG_ANON_SERIES))
+        .collect();
+    assert_eq!(sag.len(), 192, "{stderr}");
+    let mut calls = worker.calls();
+    calls.sort_by_key(|call| call["ndicom"].as_u64());
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(
+        (calls[0]["ndicom"].as_u64(), calls[1]["ndicom"].as_u64()),
+        (Some(10), Some(192))
+    );
+    assert_eq!(calls[1]["path"], SAG_ANON_SERIES);
+    for call in &calls {
+        assert_eq!(call["pacs_name"], PACS);
+        assert_eq!(call["StudyDate"], "2013-03-08");
+    }
+    // The log dir is on the storage root's volume.
+    assert!(root.join(".rx-listen/.rx-repack/series/done").is_dir());
 }

@@ -266,3 +266,94 @@ fn hex(text: &str) -> Vec<u8> {
         .map(|at| u8::from_str_radix(&text[at..at + 2], 16).unwrap())
         .collect()
 }
+
+/// Orthanc (Debian's), a PACS that sends: instances are uploaded over
+/// its REST API, and pushed from it to a modality as oxidicom's own
+/// tests push them.
+pub struct Orthanc {
+    _running: Running,
+    http: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Orthanc {
+    /// Orthanc with the AE title `aet`, knowing the modality `name`
+    /// (`called` at 127.0.0.1:`port`).
+    pub fn start(aet: &str, name: &str, called: &str, port: u16) -> Orthanc {
+        let dir = tempfile::tempdir().unwrap();
+        let http = free_port();
+        let config = serde_json::json!({
+            "Name": "rx-listen-tests",
+            "StorageDirectory": dir.path().join("db"),
+            "IndexDirectory": dir.path().join("db"),
+            "HttpPort": http,
+            "DicomPort": free_port(),
+            "DicomAet": aet,
+            "RemoteAccessAllowed": false,
+            "AuthenticationEnabled": false,
+            "DicomModalities": { name: [called, "127.0.0.1", port] },
+            "Plugins": [],
+        });
+        let path = dir.path().join("orthanc.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        let running = Running::spawn(Command::new(needed("Orthanc", "orthanc")).arg(&path));
+        let orthanc = Orthanc {
+            _running: running,
+            http,
+            _dir: dir,
+        };
+        wait_for("Orthanc's REST API", || {
+            orthanc.curl(&["/system"]).status.success()
+        });
+        orthanc
+    }
+
+    fn curl(&self, args: &[&str]) -> std::process::Output {
+        let (path, rest) = args.split_first().unwrap();
+        Command::new("curl")
+            .args(["-sS", "-f", "--max-time", "120"])
+            .arg(format!("http://127.0.0.1:{}{path}", self.http))
+            .args(rest)
+            .output()
+            .expect("curl (Debian: curl)")
+    }
+
+    /// Posts `json` to `path`; returns the answer.
+    pub fn post(&self, path: &str, json: &Value) -> Value {
+        let out = self.curl(&[path, "-X", "POST", "--data-binary", &json.to_string()]);
+        assert!(
+            out.status.success(),
+            "POST {path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Uploads the files `files` into its store.
+    pub fn upload(&self, files: &[PathBuf]) {
+        for file in files {
+            let data = format!("@{}", file.display());
+            let out = self.curl(&["/instances", "-X", "POST", "--data-binary", &data]);
+            assert!(
+                out.status.success(),
+                "uploading {}: {}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    /// Pushes the series `series_uid` to the modality `name`, and waits
+    /// until it is sent; returns Orthanc's report.
+    pub fn push_series(&self, name: &str, series_uid: &str) -> Value {
+        let found = self.post(
+            "/tools/find",
+            &serde_json::json!({"Level": "Series", "Query": {"SeriesInstanceUID": series_uid}}),
+        );
+        assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+        self.post(
+            &format!("/modalities/{name}/store"),
+            &serde_json::json!({"Resources": found, "Synchronous": true, "Timeout": 120}),
+        )
+    }
+}
