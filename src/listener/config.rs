@@ -10,6 +10,7 @@ use rustls::ServerConfig;
 use super::access::AccessRules;
 use super::cli::{Fsync, ListenCli};
 use super::events::exec::split_template;
+use super::events::resp::RedisAddress;
 use super::events::{CeleryConfig, EventsConfig};
 use super::lonk::{LonkConfig, NatsAddress};
 use super::tls;
@@ -162,18 +163,13 @@ fn address(text: &str) -> Result<SocketAddr, ListenConfigError> {
 
 /// `--celery-broker URL` on `queue`, if rx-listen can send to it.
 fn celery_config(url: &str, queue: &str) -> Result<CeleryConfig, ListenConfigError> {
-    let refuse = |why: String| ListenConfigError::Events(format!("--celery-broker {url}: {why}"));
-    match url.split_once("://").map(|(scheme, _)| scheme) {
-        Some("redis") => {}
-        Some(other) => return Err(refuse(format!("{other}:// is not supported (redis:// is)"))),
-        None => return Err(refuse("expected redis://HOST:PORT/DB".into())),
-    }
-    redis::Client::open(url).map_err(|e| refuse(e.to_string()))?;
+    let broker = RedisAddress::parse(url)
+        .map_err(|why| ListenConfigError::Events(format!("--celery-broker {url}: {why}")))?;
     if queue.is_empty() {
         return Err(ListenConfigError::Events("--celery-queue: empty".into()));
     }
     Ok(CeleryConfig {
-        broker: url.to_string(),
+        broker,
         queue: queue.to_string(),
     })
 }

@@ -266,6 +266,11 @@ impl Running {
         written(&self.stderr)
     }
 
+    /// What the child has written to stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        written(&self.stdout)
+    }
+
     /// Waits at most `limit` for the child to exit; on time-out kills it
     /// and says so.
     pub fn finish(&mut self, limit: std::time::Duration) -> Result<Output, String> {

@@ -76,9 +76,12 @@ impl Redis {
                 .arg(self.port.to_string())
                 .args(["--save", "", "--appendonly", "no", "--dir", "/tmp"]),
         );
-        let port = self.port;
+        // Its own word that it listens: another test's server may have
+        // taken the port meanwhile (it would then exit, refused).
         wait_for("redis-server", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            running
+                .stdout_so_far()
+                .contains("Ready to accept connections")
         });
         self.running = Some(running);
     }
@@ -180,7 +183,7 @@ impl Nats {
                 .arg(port.to_string()),
         );
         wait_for("nats-server", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            running.stderr_so_far().contains("Server is ready")
         });
         Nats {
             _running: running,

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use super::delivery::{Failure, Sink};
 use super::event::Event;
+use super::resp::{Connection, RedisAddress};
 use crate::layout::chris::iso_date;
 use crate::listener::lonk::Lonk;
 use crate::reading::{non_blank, read_elements};
@@ -209,9 +210,9 @@ fn delivery_tag(id: &str) -> String {
 
 /// Registers each series on a Redis broker.
 pub struct CelerySink {
-    client: redis::Client,
+    broker: RedisAddress,
     /// Kept between events; dropped after a failure, made again next time.
-    connection: Mutex<Option<redis::Connection>>,
+    connection: Mutex<Option<Connection>>,
     queue: String,
     /// Celery's `origin` header: who sent the task.
     origin: String,
@@ -220,40 +221,34 @@ pub struct CelerySink {
 }
 
 impl CelerySink {
-    /// A sink for the broker at `url` (`redis://HOST:PORT/DB`); nothing is
-    /// connected until the first event.
-    pub fn new(url: &str, queue: &str, lonk: Option<Lonk>) -> Result<CelerySink, String> {
-        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    /// A sink for `broker`; nothing is connected until the first event.
+    pub fn new(broker: RedisAddress, queue: &str, lonk: Option<Lonk>) -> CelerySink {
         let host = rustix::system::uname()
             .nodename()
             .to_string_lossy()
             .into_owned();
-        Ok(CelerySink {
-            client,
+        CelerySink {
+            broker,
             connection: Mutex::new(None),
             queue: queue.to_string(),
             origin: format!("rx-listen{}@{host}", std::process::id()),
             lonk,
-        })
+        }
     }
 
-    fn push(&self, message: &str) -> redis::RedisResult<()> {
+    /// Pushes `message` on the queue's list, as kombu's Redis transport
+    /// does; done once Redis has answered.
+    fn push(&self, message: &str) -> std::io::Result<()> {
         let mut held = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         if held.is_none() {
-            let connection = self.client.get_connection_with_timeout(BROKER_TIMEOUT)?;
-            connection.set_read_timeout(Some(BROKER_TIMEOUT))?;
-            connection.set_write_timeout(Some(BROKER_TIMEOUT))?;
-            *held = Some(connection);
+            *held = Some(Connection::open(&self.broker, BROKER_TIMEOUT)?);
         }
         let connection = held.as_mut().expect("connected above");
-        let pushed = redis::cmd("LPUSH")
-            .arg(&self.queue)
-            .arg(message)
-            .query::<i64>(connection);
+        let pushed = connection.command(&[b"LPUSH", self.queue.as_bytes(), message.as_bytes()]);
         if pushed.is_err() {
             *held = None;
         }
-        pushed.map(|_| ())
+        pushed.map(drop)
     }
 }
 

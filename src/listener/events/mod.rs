@@ -19,6 +19,7 @@ pub mod exec;
 mod liveness;
 mod ndjson;
 pub mod replay;
+pub mod resp;
 
 use std::collections::HashMap;
 use std::io;
@@ -33,6 +34,7 @@ use event::{Event, now_ms};
 use exec::ExecSink;
 use liveness::{AssociationIds, Presence};
 use ndjson::NdjsonSink;
+use resp::RedisAddress;
 
 use super::lonk::Lonk;
 use crate::filing::Reporting;
@@ -61,8 +63,7 @@ pub struct EventsConfig {
 /// Where CUBE's registrations go.
 #[derive(Debug, Clone)]
 pub struct CeleryConfig {
-    /// `redis://HOST:PORT/DB`.
-    pub broker: String,
+    pub broker: RedisAddress,
     pub queue: String,
 }
 
@@ -116,8 +117,7 @@ impl Events {
             sinks.push(Box::new(NdjsonSink::new(path.clone())));
         }
         if let Some(celery) = &config.celery {
-            let sink =
-                CelerySink::new(&celery.broker, &celery.queue, lonk).map_err(io::Error::other)?;
+            let sink = CelerySink::new(celery.broker.clone(), &celery.queue, lonk);
             sinks.push(Box::new(sink));
         }
         let datadir = std::path::absolute(datadir)?;
