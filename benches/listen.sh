@@ -28,11 +28,15 @@
 # again, and (f), in instances/s and MB/s. The results go to OUT (a Markdown table)
 # and, drawn, to OUT with .svg for .md (benches/listen_report.py).
 #
-# Usage: benches/listen.sh [--quick | --events]
+# Usage: benches/listen.sh [--quick | --events | --chris]
 # --quick (CI): 3 runs of (c) and (e), one sender; fails unless rx-listen
 # (e) is faster than storescp with rx-repack (c).
 # --events: (e) and (f) alone, one sender then four, RUNS rounds each:
 # what series events with a hook cost receiving (target <= 1.05x).
+# --chris: (g) rx-listen --layout chris and (h) the same registering with
+# CUBE on a Redis broker and publishing LONK progress on NATS (both
+# started here: redis-server, nats-server), one sender then four: what
+# ChRIS's sinks cost receiving (target <= 1.05x).
 # Environment: RUNS (rounds after a warm-up one; default 10), BENCH_TMPDIR (where the received files
 # go; default /dev/shm, a RAM file system: set it to a directory on a disk
 # to measure the disk), OUT (default target/bench/listen.md).
@@ -40,9 +44,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-quick=false events=false
+quick=false events=false chris=false
 [ "${1:-}" = --quick ] && quick=true
 [ "${1:-}" = --events ] && events=true
+[ "${1:-}" = --chris ] && chris=true
 RUNS=${RUNS:-10}
 $quick && RUNS=3
 OUT=${OUT:-target/bench/listen.md}
@@ -165,6 +170,40 @@ make_studies() {
 four() { # port: four storescu at once, one study each
   echo "for i in 1 2 3 4; do $send $1 $work/studies/\$i & done; wait"
 }
+
+if $chris; then
+  # ChRIS's services, and rx-listen filing for it without and with them.
+  for tool in redis-server nats-server; do
+    command -v $tool >/dev/null || { echo "listen: --chris needs $tool (apt-get install $tool)" >&2; exit 2; }
+  done
+  start redis redis-server --bind 127.0.0.1 --port $((port + 20)) --save '' --appendonly no
+  start nats nats-server -a 127.0.0.1 -p $((port + 21))
+  start g "$rx_listen" --aet RX --layout chris --datadir "$work/g/data" --logdir "$work/g/log" -v 0 \
+    --series-settle 0.5 $((port + 7))
+  start h "$rx_listen" --aet RX --layout chris --datadir "$work/h/data" --logdir "$work/h/log" -v 0 \
+    --series-settle 0.5 --celery-broker redis://127.0.0.1:$((port + 20))/0 \
+    --nats nats://127.0.0.1:$((port + 21)) $((port + 8))
+  make_studies
+  rounds "$work/one.json" \
+    g "$(clear g)" "$send $((port + 7)) $series" \
+    h "$(clear h)" "$send $((port + 8)) $series"
+  rounds "$work/four.json" \
+    g "$(clear g)" "$(four $((port + 7)))" \
+    h "$(clear h)" "$(four $((port + 8)))"
+  # The tasks reached the broker (each series once it settled).
+  sleep 2
+  tasks=$(redis-cli -p $((port + 20)) llen main2 2>/dev/null || echo 0)
+  [ "${tasks:-0}" -gt 0 ] || { echo "listen: (h) registered nothing" >&2; exit 1; }
+  python3 - "$work/one.json" "$work/four.json" "$(df -T "$work" | awk 'NR==2 {print $2}')" "$tasks" <<'EOF'
+import json, sys
+for label, path in [("one sender", sys.argv[1]), ("four senders", sys.argv[2])]:
+    median = {r["command"]: r["median"] for r in json.load(open(path))["results"]}
+    print(f"{label}, files on {sys.argv[3]}: (g) rx-listen --layout chris {median['g']:.3f} s, "
+          f"(h) with Redis and NATS {median['h']:.3f} s: {median['h'] / median['g']:.2f}x")
+print(f"({sys.argv[4]} tasks on the broker)")
+EOF
+  exit
+fi
 
 if $events; then
   make_studies
