@@ -26,6 +26,7 @@ pub mod instance_file;
 pub mod lonk;
 mod opening;
 pub mod oxidicom;
+mod service;
 mod storage_classes;
 mod tls;
 mod wire;

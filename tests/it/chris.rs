@@ -87,6 +87,34 @@ fn rx_repack_files_storescps_files_in_the_chris_layout_by_their_sender() {
     );
 }
 
+/// SAG-anon's first instance in `dir`, edited by dcmodify with `edit`.
+fn edited_instance(dir: &Path, edit: &str) -> PathBuf {
+    copy_files(&sag_anon_files()[..1], dir);
+    let file = files_under(dir).remove(0);
+    let status = Command::new("dcmodify")
+        .arg("-nb")
+        .args(edit.split(' '))
+        .arg(&file)
+        .status()
+        .expect("dcmodify (Debian: dcmtk)");
+    assert!(status.success());
+    file
+}
+
+/// Sends `file` as [`PACS`]; storescu must be told it was not kept, as
+/// the data's fault.
+fn send_refused(port: u16, file: &Path) {
+    let out = storescu(port, file, &["-v", "-aet", PACS])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("Received Store Response (Error: CannotUnderstand)"),
+        "{} was not refused: {said}",
+        file.display()
+    );
+}
+
 #[test]
 fn an_instance_the_chris_layout_cannot_take_fails_and_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -96,24 +124,8 @@ fn an_instance_the_chris_layout_cannot_take_fails_and_leaves_nothing() {
         ("bad-date", "-m StudyDate=2024"),
         ("no-patient", "-ea PatientID"),
     ] {
-        let dir = tmp.path().join(case);
-        copy_files(&sag_anon_files()[..1], &dir);
-        let file = files_under(&dir).remove(0);
-        let status = Command::new("dcmodify")
-            .arg("-nb")
-            .args(edit.split(' '))
-            .arg(&file)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let out = storescu(listener.port, &file, &["-v", "-aet", PACS])
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-        assert!(
-            said.contains("Received Store Response (Error: CannotUnderstand)"),
-            "{case}: storescu was not told of a failure: {said}"
-        );
+        let file = edited_instance(&tmp.path().join(case), edit);
+        send_refused(listener.port, &file);
     }
     let out = listener.stop();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -142,24 +154,6 @@ fn chris_listener(broker: &str, extra: &[&str]) -> Listener {
     Listener::start(&options)
 }
 
-/// The files of series `series` of `files` (made by [`make_instances`]),
-/// in a dir of their own under `root`.
-fn series_dir(root: &Path, files: &[PathBuf], series: usize) -> PathBuf {
-    let dir = root.join(format!("series-{series}"));
-    let of_series: Vec<PathBuf> = files
-        .iter()
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(&format!("0-{series}-"))
-        })
-        .cloned()
-        .collect();
-    copy_files(&of_series, &dir);
-    dir
-}
-
 /// A LONK count message's count, or `None` for another message.
 fn lonk_count(message: &[u8]) -> Option<u32> {
     match message {
@@ -176,7 +170,8 @@ fn two_series_at_once_are_each_registered_once_by_a_celery_worker_with_progress_
     let nats = Nats::start();
     let subscriber = Subscriber::start(&nats.url(), "oxidicom.>");
     let files = make_instances(&tmp.path().join("made"), 1, 2, 5);
-    let dirs = [0, 1].map(|series| series_dir(tmp.path(), &files, series));
+    let dirs = [0, 1]
+        .map(|series| folder_of(tmp.path(), &format!("{series}"), &of_series(&files, series)));
     let events = tmp.path().join("events.ndjson");
     let mut listener = chris_listener(
         &redis.url(),
@@ -266,23 +261,8 @@ fn an_instance_without_a_study_date_is_refused_told_on_nats_and_never_registered
     let nats = Nats::start();
     let subscriber = Subscriber::start(&nats.url(), "oxidicom.>");
     let mut listener = chris_listener(&redis.url(), &["--nats", &nats.url()]);
-    let dir = tmp.path().join("undated");
-    copy_files(&sag_anon_files()[..1], &dir);
-    let file = files_under(&dir).remove(0);
-    let status = Command::new("dcmodify")
-        .args(["-nb", "-ea", "StudyDate"])
-        .arg(&file)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = storescu(listener.port, &file, &["-v", "-aet", PACS])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-    assert!(
-        said.contains("Received Store Response (Error: CannotUnderstand)"),
-        "{said}"
-    );
+    let file = edited_instance(&tmp.path().join("undated"), "-ea StudyDate");
+    send_refused(listener.port, &file);
     let series = dcmdump_value(&file, "SeriesInstanceUID").replace('.', "_");
     let subject = format!("oxidicom.{PACS}.{series}");
     wait_for("the error on NATS", || {

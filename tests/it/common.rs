@@ -196,6 +196,27 @@ pub fn make_instances(
     out
 }
 
+/// Copies `files` into a new dir `name` under `root`, for one sender.
+pub fn folder_of(root: &Path, name: &str, files: &[PathBuf]) -> PathBuf {
+    let dir = root.join(name);
+    copy_files(files, &dir);
+    dir
+}
+
+/// `make_instances` files of series `series` (of study 0).
+pub fn of_series(files: &[PathBuf], series: usize) -> Vec<PathBuf> {
+    files
+        .iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("0-{series}-"))
+        })
+        .cloned()
+        .collect()
+}
+
 /// Parses every JSON file under `root` (skipping our `.rx-repack` work
 /// dir), failing on the first that does not parse. Returns them by
 /// relative path.

@@ -97,27 +97,6 @@ fn raw_instances(instances: &[PathBuf]) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// Copies `files` into a new dir `name` under `root`, for one sender.
-fn folder_of(root: &Path, name: &str, files: &[PathBuf]) -> PathBuf {
-    let dir = root.join(name);
-    copy_files(files, &dir);
-    dir
-}
-
-/// `make_instances` files of series `series` (of study 0).
-fn of_series(files: &[PathBuf], series: usize) -> Vec<PathBuf> {
-    files
-        .iter()
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(&format!("0-{series}-"))
-        })
-        .cloned()
-        .collect()
-}
-
 #[test]
 fn series_at_once_and_one_split_over_two_associations_complete_once_each() {
     let tmp = tempfile::tempdir().unwrap();

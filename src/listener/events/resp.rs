@@ -6,12 +6,10 @@
 //! 29 s, which the test command's 5 minutes cannot spare) for one push a
 //! series.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io;
 use std::time::Duration;
 
-/// The longest reply line read (ours are a few bytes).
-const MAX_LINE: u64 = 64 * 1024;
+use crate::listener::service::{Line, with_port};
 
 /// Where the broker is, and who we are to it: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,13 +49,7 @@ impl RedisAddress {
         if host_port.is_empty() {
             return Err("expected redis://HOST:PORT/DB".into());
         }
-        let has_port = host_port
-            .rsplit_once(':')
-            .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
-        let host_port = match has_port {
-            true => host_port.to_string(),
-            false => format!("{host_port}:6379"),
-        };
+        let host_port = with_port(host_port, 6379);
         let (user, password) = match credentials {
             None => (None, None),
             Some(credentials) => match credentials.split_once(':') {
@@ -100,29 +92,15 @@ fn percent_decoded(text: &str) -> Result<String, String> {
 
 /// One connection to a Redis server.
 pub struct Connection {
-    stream: TcpStream,
-    reader: BufReader<TcpStream>,
+    line: Line,
 }
 
 impl Connection {
     /// Connects, logs in and selects the database; each step may take
     /// `timeout`.
     pub fn open(address: &RedisAddress, timeout: Duration) -> io::Result<Connection> {
-        let mut last = io::Error::other(format!("{} resolves to nothing", address.host_port));
-        let stream = address
-            .host_port
-            .to_socket_addrs()?
-            .find_map(|addr| {
-                TcpStream::connect_timeout(&addr, timeout)
-                    .map_err(|e| last = e)
-                    .ok()
-            })
-            .ok_or(last)?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
         let mut connection = Connection {
-            reader: BufReader::new(stream.try_clone()?),
-            stream,
+            line: Line::open(&address.host_port, timeout)?,
         };
         match (&address.user, &address.password) {
             (Some(user), Some(password)) => {
@@ -148,21 +126,14 @@ impl Connection {
             request.extend_from_slice(word);
             request.extend_from_slice(b"\r\n");
         }
-        self.stream.write_all(&request)?;
-        let mut line = String::new();
-        if (&mut self.reader).take(MAX_LINE).read_line(&mut line)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the server closed the connection",
-            ));
-        }
-        let line = line.trim_end_matches(['\r', '\n']);
-        match line.split_at_checked(1) {
+        self.line.write(&request)?;
+        let reply = self.line.line()?;
+        match reply.split_at_checked(1) {
             Some(("+" | ":", text)) => Ok(text.to_string()),
             Some(("-", error)) => Err(io::Error::other(format!("Redis said: {error}"))),
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("not a reply rx-listen expects: {line:?}"),
+                format!("not a reply rx-listen expects: {reply:?}"),
             )),
         }
     }

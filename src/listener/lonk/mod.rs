@@ -149,67 +149,87 @@ fn publish(
     dropped: &AtomicU64,
     program: &'static str,
 ) {
-    let mut connection: Option<Connection> = None;
-    let mut failed_at: Option<Instant> = None;
-    // One line for a run of failures, and one when it is over.
-    let mut complained = false;
+    let mut publisher = Publisher {
+        address,
+        program,
+        connection: None,
+        failed_at: None,
+        complained: false,
+    };
     loop {
         let message = match waiting.recv_timeout(IDLE) {
             Ok(message) => Some(message),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        if let Some(open) = &mut connection
-            && let Err(e) = open.serve()
+        publisher.serve();
+        if let Some(message) = message
+            && !publisher.publish(&message)
         {
-            eprintln!(
-                "{program}: NATS {}: {e}; progress is dropped until it is back",
-                address.host_port
-            );
-            connection = None;
-            failed_at = Some(Instant::now());
-            complained = true;
+            dropped.fetch_add(1, Ordering::Relaxed);
         }
-        let Some(message) = message else { continue };
-        if connection.is_none() && failed_at.is_none_or(|at| at.elapsed() >= RECONNECT) {
-            match Connection::open(address) {
+    }
+}
+
+/// The publisher's connection, and what it has said of its troubles.
+struct Publisher<'a> {
+    address: &'a NatsAddress,
+    program: &'static str,
+    connection: Option<Connection>,
+    /// When the last connection failed: the next try waits [`RECONNECT`].
+    failed_at: Option<Instant>,
+    /// One line for a run of failures, and one when it is over.
+    complained: bool,
+}
+
+impl Publisher<'_> {
+    /// Answers the server, if connected.
+    fn serve(&mut self) {
+        if let Some(Err(e)) = self.connection.as_mut().map(Connection::serve) {
+            self.lost(&e);
+        }
+    }
+
+    /// Publishes `message`, connecting first if need be; false if it
+    /// could not.
+    fn publish(&mut self, message: &Message) -> bool {
+        if self.connection.is_none() && self.failed_at.is_none_or(|at| at.elapsed() >= RECONNECT) {
+            match Connection::open(self.address) {
                 Ok(open) => {
-                    if std::mem::take(&mut complained) {
-                        eprintln!("{program}: NATS {}: connected again", address.host_port);
-                    }
-                    connection = Some(open);
-                    failed_at = None;
-                }
-                Err(e) => {
-                    if !std::mem::replace(&mut complained, true) {
+                    if std::mem::take(&mut self.complained) {
                         eprintln!(
-                            "{program}: NATS {}: {e}; progress is dropped until it is back",
-                            address.host_port
+                            "{}: NATS {}: connected again",
+                            self.program, self.address.host_port
                         );
                     }
-                    failed_at = Some(Instant::now());
+                    self.connection = Some(open);
+                    self.failed_at = None;
                 }
+                Err(e) => self.lost(&e),
             }
         }
-        let published = connection
-            .as_mut()
-            .map(|open| open.publish(&message.subject, &message.payload));
-        match published {
-            Some(Ok(())) => {}
-            Some(Err(e)) => {
-                eprintln!(
-                    "{program}: NATS {}: {e}; progress is dropped until it is back",
-                    address.host_port
-                );
-                connection = None;
-                failed_at = Some(Instant::now());
-                complained = true;
-                dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            None => {
-                dropped.fetch_add(1, Ordering::Relaxed);
+        let Some(open) = &mut self.connection else {
+            return false;
+        };
+        match open.publish(&message.subject, &message.payload) {
+            Ok(()) => true,
+            Err(e) => {
+                self.lost(&e);
+                false
             }
         }
+    }
+
+    /// The connection failed (or could not be made) for `why`.
+    fn lost(&mut self, why: &std::io::Error) {
+        if !std::mem::replace(&mut self.complained, true) {
+            eprintln!(
+                "{}: NATS {}: {why}; progress is dropped until it is back",
+                self.program, self.address.host_port
+            );
+        }
+        self.connection = None;
+        self.failed_at = Some(Instant::now());
     }
 }
 

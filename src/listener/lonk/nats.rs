@@ -6,16 +6,15 @@
 //! minutes cannot spare) for what is here a few bytes a message, at most
 //! once, dropped while the server is away.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::listener::service::{Line, with_port};
+
 /// How long connecting, and each read and write, may take.
 const TIMEOUT: Duration = Duration::from_secs(2);
-/// The longest line of the server's we read (its INFO is under 1 KiB).
-const MAX_LINE: u64 = 64 * 1024;
 
 /// Where the server is, and who we are to it.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,14 +47,7 @@ impl NatsAddress {
         if host_port.is_empty() || host_port.contains('/') {
             return Err("expected nats://HOST:PORT".into());
         }
-        let host_port = if host_port
-            .rsplit_once(':')
-            .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
-        {
-            host_port.to_string()
-        } else {
-            format!("{host_port}:4222")
-        };
+        let host_port = with_port(host_port, 4222);
         let (user, password, token) = match credentials.map(|c| c.split_once(':')) {
             Some(Some((user, password))) => (Some(user.into()), Some(password.into()), None),
             Some(None) => (None, None, credentials.map(String::from)),
@@ -81,8 +73,7 @@ struct Info {
 
 /// One connection to a NATS server.
 pub struct Connection {
-    stream: TcpStream,
-    reader: BufReader<TcpStream>,
+    line: Line,
     max_payload: u64,
 }
 
@@ -90,35 +81,17 @@ impl Connection {
     /// Connects and introduces itself; returns once the server has
     /// answered a PING, so that a refused login is an error here.
     pub fn open(address: &NatsAddress) -> io::Result<Connection> {
-        let mut last = io::Error::other(format!("{} resolves to nothing", address.host_port));
-        let stream = address
-            .host_port
-            .to_socket_addrs()?
-            .find_map(|addr| {
-                TcpStream::connect_timeout(&addr, TIMEOUT)
-                    .map_err(|e| last = e)
-                    .ok()
-            })
-            .ok_or(last)?;
-        stream.set_read_timeout(Some(TIMEOUT))?;
-        stream.set_write_timeout(Some(TIMEOUT))?;
-        stream.set_nodelay(true)?;
-        let mut connection = Connection {
-            reader: BufReader::new(stream.try_clone()?),
-            stream,
-            max_payload: 1024 * 1024,
-        };
-        let info = connection.line()?;
-        let info: Info = info
+        let mut line = Line::open(&address.host_port, TIMEOUT)?;
+        let said = line.line()?;
+        let info: Info = said
             .strip_prefix("INFO ")
             .and_then(|json| serde_json::from_str(json).ok())
-            .ok_or_else(|| bad(format!("not a NATS server: it said {info:?}")))?;
+            .ok_or_else(|| bad(format!("not a NATS server: it said {said:?}")))?;
         if info.tls_required {
             return Err(bad(
                 "the server requires TLS, which rx-listen does not speak to NATS".into(),
             ));
         }
-        connection.max_payload = info.max_payload.unwrap_or(connection.max_payload);
         let connect = serde_json::json!({
             "verbose": false,
             "pedantic": false,
@@ -131,20 +104,23 @@ impl Connection {
             "pass": address.password,
             "auth_token": address.token,
         });
-        connection
-            .stream
-            .write_all(format!("CONNECT {connect}\r\nPING\r\n").as_bytes())?;
+        line.write(format!("CONNECT {connect}\r\nPING\r\n").as_bytes())?;
         loop {
-            match connection.line()?.as_str() {
-                "PONG" => return Ok(connection),
-                "PING" => connection.stream.write_all(b"PONG\r\n")?,
-                line if line.starts_with("-ERR") => return Err(bad(line.to_string())),
+            match line.line()?.as_str() {
+                "PONG" => break,
+                "PING" => line.write(b"PONG\r\n")?,
+                said if said.starts_with("-ERR") => return Err(bad(said.to_string())),
                 _ => {}
             }
         }
+        Ok(Connection {
+            line,
+            max_payload: info.max_payload.unwrap_or(1024 * 1024),
+        })
     }
 
-    /// Publishes `payload` on `subject` (a valid subject: no whitespace).
+    /// Publishes `payload` on `subject` (a valid subject: no whitespace);
+    /// one larger than the server takes is left out.
     pub fn publish(&mut self, subject: &str, payload: &[u8]) -> io::Result<()> {
         if payload.len() as u64 > self.max_payload {
             return Ok(());
@@ -152,39 +128,20 @@ impl Connection {
         let mut message = format!("PUB {subject} {}\r\n", payload.len()).into_bytes();
         message.extend_from_slice(payload);
         message.extend_from_slice(b"\r\n");
-        self.stream.write_all(&message)
+        self.line.write(&message)
     }
 
     /// Answers what the server has said since (its PINGs: a client that
     /// does not answer them is dropped); an `-ERR` ends the connection.
     pub fn serve(&mut self) -> io::Result<()> {
-        self.stream.set_nonblocking(true)?;
-        let mut said = String::new();
-        let read = (&mut self.reader).take(MAX_LINE).read_line(&mut said);
-        self.stream.set_nonblocking(false)?;
-        match read {
-            Ok(0) => Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "the server closed the connection",
-            )),
-            Ok(_) if said.starts_with("PING") => self.stream.write_all(b"PONG\r\n"),
-            Ok(_) if said.starts_with("-ERR") => Err(bad(said.trim_end().to_string())),
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => Err(e),
+        while let Some(said) = self.line.line_if_any()? {
+            if said.starts_with("PING") {
+                self.line.write(b"PONG\r\n")?;
+            } else if said.starts_with("-ERR") {
+                return Err(bad(said));
+            }
         }
-    }
-
-    /// The server's next line, without its CRLF.
-    fn line(&mut self) -> io::Result<String> {
-        let mut line = String::new();
-        if (&mut self.reader).take(MAX_LINE).read_line(&mut line)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the server closed the connection",
-            ));
-        }
-        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+        Ok(())
     }
 }
 
