@@ -175,7 +175,8 @@ pub struct ListenCli {
 
     /// Register each complete series with ChRIS's CUBE, as oxidicom does:
     /// the Celery task pacsfiles.tasks.register_pacs_series, sent to the
-    /// broker at URL (redis://HOST:PORT/DB); needs --logdir
+    /// broker at URL (redis://HOST:PORT/DB or
+    /// amqp://USER:PASSWORD@HOST:PORT/VHOST); needs --logdir
     #[arg(long = "celery-broker", value_name = "URL", help_heading = "ChRIS")]
     pub celery_broker: Option<String>,
 

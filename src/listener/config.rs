@@ -9,8 +9,8 @@ use rustls::ServerConfig;
 
 use super::access::AccessRules;
 use super::cli::{Fsync, ListenCli};
+use super::events::celery::Broker;
 use super::events::exec::split_template;
-use super::events::resp::RedisAddress;
 use super::events::{CeleryConfig, EventsConfig};
 use super::lonk::{LonkConfig, NatsAddress};
 use super::tls;
@@ -163,7 +163,7 @@ fn address(text: &str) -> Result<SocketAddr, ListenConfigError> {
 
 /// `--celery-broker URL` on `queue`, if rx-listen can send to it.
 fn celery_config(url: &str, queue: &str) -> Result<CeleryConfig, ListenConfigError> {
-    let broker = RedisAddress::parse(url)
+    let broker = Broker::parse(url)
         .map_err(|why| ListenConfigError::Events(format!("--celery-broker {url}: {why}")))?;
     if queue.is_empty() {
         return Err(ListenConfigError::Events("--celery-queue: empty".into()));

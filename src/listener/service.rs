@@ -1,7 +1,7 @@
 //! A line-based connection to a service rx-listen tells of what it
 //! receives (Redis, NATS): the first address of `HOST:PORT` that answers
 //! within a timeout, reads and writes bounded by it, the service's lines
-//! read at most [`MAX_LINE`] bytes each.
+//! read at most [`MAX_LINE`] bytes each; and what their URLs share.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -22,6 +22,45 @@ pub fn with_port(host_port: &str, default: u16) -> String {
     }
 }
 
+/// `text` with its `%XX` escapes decoded, as URLs write a password.
+pub fn percent_decoded(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] == b'%' {
+            let hex = text
+                .get(at + 1..at + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .ok_or_else(|| format!("a bad %-escape in {text:?}"))?;
+            out.push(hex);
+            at += 3;
+        } else {
+            out.push(bytes[at]);
+            at += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("{text:?} is not UTF-8 once decoded"))
+}
+
+/// A connection to the first address of `host_port` that answers within
+/// `timeout`, whose reads and writes may take as long.
+pub fn connect(host_port: &str, timeout: Duration) -> io::Result<TcpStream> {
+    let mut last = io::Error::other(format!("{host_port} resolves to nothing"));
+    let stream = host_port
+        .to_socket_addrs()?
+        .find_map(|addr| {
+            TcpStream::connect_timeout(&addr, timeout)
+                .map_err(|e| last = e)
+                .ok()
+        })
+        .ok_or(last)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
 /// A connection to a service.
 pub struct Line {
     stream: TcpStream,
@@ -32,18 +71,7 @@ impl Line {
     /// Connects to `host_port`; connecting, and each read and write, may
     /// take `timeout`.
     pub fn open(host_port: &str, timeout: Duration) -> io::Result<Line> {
-        let mut last = io::Error::other(format!("{host_port} resolves to nothing"));
-        let stream = host_port
-            .to_socket_addrs()?
-            .find_map(|addr| {
-                TcpStream::connect_timeout(&addr, timeout)
-                    .map_err(|e| last = e)
-                    .ok()
-            })
-            .ok_or(last)?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
-        stream.set_nodelay(true)?;
+        let stream = connect(host_port, timeout)?;
         Ok(Line {
             reader: BufReader::new(stream.try_clone()?),
             stream,

@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::common::*;
 use crate::listener::{Listener, listen_path, send, storescu};
 use crate::raw_scu;
-use crate::services::{CeleryWorker, Nats, Orthanc, Redis, Subscriber, wait_for};
+use crate::services::{CeleryWorker, Nats, Orthanc, RabbitMq, Redis, Subscriber, wait_for};
 
 /// The calling AE title of oxidicom's own integration test (its
 /// `tests/expected_files.txt` lists the paths it files SAG-anon at).
@@ -478,4 +478,37 @@ fn orthanc_pushes_two_series_at_once_to_rx_listen_run_on_oxidicoms_settings() {
     }
     // The log dir is on the storage root's volume.
     assert!(root.join(".rx-listen/.rx-repack/series/done").is_dir());
+}
+
+#[test]
+fn a_rabbitmq_broker_gets_the_same_registration_for_a_celery_worker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rabbit = RabbitMq::start();
+    let mut listener = chris_listener(&rabbit.url(), &[]);
+    let files = make_instances(&tmp.path().join("made"), 1, 1, 5);
+    // Before any worker: no queue takes the task yet, so RabbitMQ returns
+    // it, and rx-listen tries again.
+    send(storescu(
+        listener.port,
+        &tmp.path().join("made"),
+        &["-aet", PACS],
+    ));
+    wait_for("a returned task", || {
+        listener
+            .running
+            .stderr_so_far()
+            .contains("the broker returned it")
+    });
+    let worker = CeleryWorker::start(&rabbit.url(), "main2");
+    wait_for("the registration", || !worker.calls().is_empty());
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    listener.stop();
+    let calls = worker.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}\n{}", worker.log());
+    assert_eq!(calls[0]["ndicom"], files.len() as u64);
+    assert_eq!(calls[0]["pacs_name"], PACS);
+    assert_eq!(calls[0]["StudyDate"], "2013-03-08");
+    assert_eq!(calls[0]["PatientAge"], 1096);
+    let sex = dcmdump_value(&sag_anon_files()[0], "PatientSex");
+    assert_eq!(calls[0]["PatientSex"], sex.as_str());
 }

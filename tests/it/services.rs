@@ -360,3 +360,60 @@ impl Orthanc {
         )
     }
 }
+
+/// RabbitMQ (Debian's), an AMQP broker as ChRIS deployments run it, on a
+/// free port with its state in a scratch dir.
+pub struct RabbitMq {
+    _running: Running,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RabbitMq {
+    pub fn start() -> RabbitMq {
+        let program = Path::new("/usr/lib/rabbitmq/bin/rabbitmq-server");
+        assert!(
+            program.exists(),
+            "RabbitMQ is missing: apt-get install rabbitmq-server"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        std::fs::write(dir.path().join("enabled_plugins"), "[].").unwrap();
+        let running = Running::spawn(
+            Command::new(program)
+                .env("HOME", dir.path())
+                .env("RABBITMQ_NODENAME", format!("rx{port}@localhost"))
+                .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+                .env("RABBITMQ_NODE_PORT", port.to_string())
+                .env("RABBITMQ_DIST_PORT", free_port().to_string())
+                .env("RABBITMQ_MNESIA_BASE", dir.path().join("mnesia"))
+                .env("RABBITMQ_LOG_BASE", dir.path().join("log"))
+                .env("RABBITMQ_LOGS", "-")
+                .env(
+                    "RABBITMQ_ENABLED_PLUGINS_FILE",
+                    dir.path().join("enabled_plugins"),
+                )
+                .env("RABBITMQ_CONFIG_FILE", dir.path().join("rabbitmq")),
+        );
+        let started = Instant::now();
+        while !running.stdout_so_far().contains("Server startup complete") {
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "RabbitMQ did not start: {}{}",
+                running.stdout_so_far(),
+                running.stderr_so_far()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        RabbitMq {
+            _running: running,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// Its default vhost, as the guest (who may log in from loopback).
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}//", self.port)
+    }
+}

@@ -1,8 +1,9 @@
 //! `--celery-broker`: each event registers its series with ChRIS's CUBE as
 //! oxidicom does, by sending CUBE's Celery task
 //! `pacsfiles.tasks.register_pacs_series` to its queue. The message is
-//! Celery's protocol 2 as kombu's Redis transport stores it (a JSON
-//! envelope pushed on the queue's list), which a Celery 5 worker executes.
+//! Celery's protocol 2 as kombu puts it on each transport: on Redis a
+//! JSON envelope pushed on the queue's list, on AMQP the JSON body with
+//! the headers as a table; a Celery 5 worker executes either.
 //!
 //! The task's arguments are read from one instance of the series on disk,
 //! so a replayed event registers as a live one does; the count is the
@@ -20,9 +21,10 @@ use dicom_dictionary_std::tags;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::amqp::{self, AmqpAddress};
 use super::delivery::{Failure, Sink};
 use super::event::Event;
-use super::resp::{Connection, RedisAddress};
+use super::resp::{self, RedisAddress};
 use crate::layout::chris::iso_date;
 use crate::listener::lonk::Lonk;
 use crate::reading::{non_blank, read_elements};
@@ -156,34 +158,44 @@ pub fn age_in_days(age: &str) -> Option<i64> {
         .map(|days| days as i64)
 }
 
+/// The task's body: its arguments (none by position, `registration` by
+/// keyword) and the embedded options, as Celery's protocol 2 has it.
+fn body(registration: &Registration) -> Vec<u8> {
+    let embed = json!({"callbacks": null, "errbacks": null, "chain": null, "chord": null});
+    serde_json::to_vec(&json!([[], registration, embed])).expect("a registration serialises")
+}
+
+/// The task's headers, as Celery 5 sends them, with the id `id`.
+fn headers(registration: &Registration, id: &str, origin: &str) -> Value {
+    let kwargs = serde_json::to_string(registration).expect("a registration serialises");
+    json!({
+        "lang": "py",
+        "task": TASK,
+        "id": id,
+        "shadow": null,
+        "eta": null,
+        "expires": null,
+        "group": null,
+        "group_index": null,
+        "retries": 0,
+        "timelimit": [null, null],
+        "root_id": id,
+        "parent_id": null,
+        "argsrepr": "()",
+        "kwargsrepr": kwargs,
+        "origin": origin,
+        "ignore_result": false,
+    })
+}
+
 /// The task message of `registration`, with the id `id`, as kombu's
 /// Redis transport pushes it on `queue`'s list.
 pub fn redis_message(registration: &Registration, id: &str, queue: &str, origin: &str) -> Value {
-    let kwargs = serde_json::to_value(registration).expect("a registration serialises");
-    let embed = json!({"callbacks": null, "errbacks": null, "chain": null, "chord": null});
-    let body = serde_json::to_vec(&json!([[], kwargs, embed])).expect("JSON serialises");
     json!({
-        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "body": base64::engine::general_purpose::STANDARD.encode(body(registration)),
         "content-encoding": "utf-8",
         "content-type": "application/json",
-        "headers": {
-            "lang": "py",
-            "task": TASK,
-            "id": id,
-            "shadow": null,
-            "eta": null,
-            "expires": null,
-            "group": null,
-            "group_index": null,
-            "retries": 0,
-            "timelimit": [null, null],
-            "root_id": id,
-            "parent_id": null,
-            "argsrepr": "()",
-            "kwargsrepr": kwargs.to_string(),
-            "origin": origin,
-            "ignore_result": false,
-        },
+        "headers": headers(registration, id, origin),
         "properties": {
             "correlation_id": id,
             "reply_to": "",
@@ -208,11 +220,38 @@ fn delivery_tag(id: &str) -> String {
     super::event::uuid_text(&format!("{digest:x}"))
 }
 
-/// Registers each series on a Redis broker.
+/// Where the tasks go: CUBE's Celery broker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Broker {
+    Redis(RedisAddress),
+    Amqp(AmqpAddress),
+}
+
+impl Broker {
+    /// `redis://...` or `amqp://...`.
+    pub fn parse(url: &str) -> Result<Broker, String> {
+        match url.split_once("://").map(|(scheme, _)| scheme) {
+            Some("amqp") => AmqpAddress::parse(url).map(Broker::Amqp),
+            Some("redis") => RedisAddress::parse(url).map(Broker::Redis),
+            Some(other) => Err(format!(
+                "{other}:// is not supported (redis:// and amqp:// are, without TLS)"
+            )),
+            None => Err("expected redis://HOST:PORT/DB or amqp://HOST:PORT/VHOST".into()),
+        }
+    }
+}
+
+/// A connection to the broker.
+enum Connected {
+    Redis(resp::Connection),
+    Amqp(amqp::Connection),
+}
+
+/// Registers each series with CUBE through its Celery broker.
 pub struct CelerySink {
-    broker: RedisAddress,
+    broker: Broker,
     /// Kept between events; dropped after a failure, made again next time.
-    connection: Mutex<Option<Connection>>,
+    connection: Mutex<Option<Connected>>,
     queue: String,
     /// Celery's `origin` header: who sent the task.
     origin: String,
@@ -222,7 +261,7 @@ pub struct CelerySink {
 
 impl CelerySink {
     /// A sink for `broker`; nothing is connected until the first event.
-    pub fn new(broker: RedisAddress, queue: &str, lonk: Option<Lonk>) -> CelerySink {
+    pub fn new(broker: Broker, queue: &str, lonk: Option<Lonk>) -> CelerySink {
         let host = rustix::system::uname()
             .nodename()
             .to_string_lossy()
@@ -236,19 +275,43 @@ impl CelerySink {
         }
     }
 
-    /// Pushes `message` on the queue's list, as kombu's Redis transport
-    /// does; done once Redis has answered.
-    fn push(&self, message: &str) -> std::io::Result<()> {
+    /// Sends the task of `registration`, with the id `id`: pushed on the
+    /// queue's list (Redis) or published to the queue and confirmed
+    /// (AMQP); done once the broker has it.
+    fn send(&self, registration: &Registration, id: &str) -> std::io::Result<()> {
         let mut held = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         if held.is_none() {
-            *held = Some(Connection::open(&self.broker, BROKER_TIMEOUT)?);
+            *held = Some(match &self.broker {
+                Broker::Redis(address) => {
+                    Connected::Redis(resp::Connection::open(address, BROKER_TIMEOUT)?)
+                }
+                Broker::Amqp(address) => {
+                    Connected::Amqp(amqp::Connection::open(address, BROKER_TIMEOUT)?)
+                }
+            });
         }
-        let connection = held.as_mut().expect("connected above");
-        let pushed = connection.command(&[b"LPUSH", self.queue.as_bytes(), message.as_bytes()]);
-        if pushed.is_err() {
+        let sent = match held.as_mut().expect("connected above") {
+            Connected::Redis(connection) => {
+                let message = redis_message(registration, id, &self.queue, &self.origin);
+                let message = message.to_string();
+                connection
+                    .command(&[b"LPUSH", self.queue.as_bytes(), message.as_bytes()])
+                    .map(drop)
+            }
+            Connected::Amqp(connection) => {
+                let properties = amqp::Properties {
+                    content_type: "application/json",
+                    content_encoding: "utf-8",
+                    correlation_id: id.to_string(),
+                    headers: headers(registration, id, &self.origin),
+                };
+                connection.publish(&self.queue, &properties, &body(registration))
+            }
+        };
+        if sent.is_err() {
             *held = None;
         }
-        pushed.map(drop)
+        sent
     }
 }
 
@@ -266,9 +329,8 @@ impl Sink for CelerySink {
     /// or one without a StudyDate) is given up on at once.
     fn deliver(&self, event: &Event, _stop: &AtomicBool) -> Result<(), Failure> {
         let registration = Registration::of(event).map_err(Failure::Never)?;
-        let message = redis_message(&registration, &event.event_id, &self.queue, &self.origin);
-        self.push(&message.to_string())
-            .map_err(|e| Failure::Again(format!("cannot push the task to the broker: {e}")))?;
+        self.send(&registration, &event.event_id)
+            .map_err(|e| Failure::Again(format!("cannot send the task to the broker: {e}")))?;
         if let Some(lonk) = &self.lonk {
             let subject = lonk.subject(&registration.pacs_name, &registration.series_instance_uid);
             lonk.count(&subject, registration.ndicom);

@@ -11,6 +11,7 @@
 //! [`celery`] (`--celery-broker`), on threads of their own. [`liveness`] tells whether an association still
 //! lives; [`replay`] announces the series already on record.
 
+mod amqp;
 pub mod celery;
 mod completion;
 mod delivery;
@@ -19,7 +20,7 @@ pub mod exec;
 mod liveness;
 mod ndjson;
 pub mod replay;
-pub mod resp;
+mod resp;
 
 use std::collections::HashMap;
 use std::io;
@@ -28,13 +29,12 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use celery::CelerySink;
+use celery::{Broker, CelerySink};
 use delivery::{Sink, Until};
 use event::{Event, now_ms};
 use exec::ExecSink;
 use liveness::{AssociationIds, Presence};
 use ndjson::NdjsonSink;
-use resp::RedisAddress;
 
 use super::lonk::Lonk;
 use crate::filing::Reporting;
@@ -63,7 +63,7 @@ pub struct EventsConfig {
 /// Where CUBE's registrations go.
 #[derive(Debug, Clone)]
 pub struct CeleryConfig {
-    pub broker: RedisAddress,
+    pub broker: Broker,
     pub queue: String,
 }
 

@@ -9,7 +9,7 @@
 use std::io;
 use std::time::Duration;
 
-use crate::listener::service::{Line, with_port};
+use crate::listener::service::{Line, percent_decoded, with_port};
 
 /// Where the broker is, and who we are to it: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,27 +67,6 @@ impl RedisAddress {
             db,
         })
     }
-}
-
-/// `text` with its `%XX` escapes decoded, as URLs write a password.
-fn percent_decoded(text: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        if bytes[at] == b'%' {
-            let hex = text
-                .get(at + 1..at + 3)
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-                .ok_or_else(|| format!("a bad %-escape in {text:?}"))?;
-            out.push(hex);
-            at += 3;
-        } else {
-            out.push(bytes[at]);
-            at += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("{text:?} is not UTF-8 once decoded"))
 }
 
 /// One connection to a Redis server.
