@@ -331,7 +331,7 @@ fn redis_down_during_a_series_for_a_minute_gets_the_task_once_it_is_back() {
         listener
             .running
             .stderr_so_far()
-            .contains("celery failed (cannot push the task to the broker")
+            .contains("celery failed (cannot send the task to the broker")
     });
     // A minute down: rx-listen's retries (1, 2, 4 ... s apart) go on.
     std::thread::sleep(std::time::Duration::from_secs(60));
