@@ -164,7 +164,7 @@ pub struct ListenCli {
     /// Seconds a series must be quiet, once every association that
     /// delivered it has ended, before it is complete
     #[arg(long = "series-settle", value_name = "SECONDS", default_value = "3",
-          value_parser = settle_seconds, help_heading = "Series events")]
+          value_parser = fractional_seconds, help_heading = "Series events")]
     pub series_settle: Duration,
 
     /// Events waiting in the outbox for a sink beyond which completions
@@ -197,7 +197,7 @@ pub struct ListenCli {
 
     /// Seconds between two counts of a series' progress
     #[arg(long = "progress-interval", value_name = "SECONDS", default_value = "0.5",
-          value_parser = settle_seconds, help_heading = "ChRIS")]
+          value_parser = fractional_seconds, help_heading = "ChRIS")]
     pub progress_interval: Duration,
 
     /// Do not listen: put an event for every series on record in the log
@@ -211,7 +211,7 @@ pub struct ListenCli {
 }
 
 /// `--series-settle`, `--progress-interval`: seconds, fractions allowed.
-fn settle_seconds(text: &str) -> Result<Duration, String> {
+fn fractional_seconds(text: &str) -> Result<Duration, String> {
     text.parse::<f64>()
         .ok()
         .and_then(|s| Duration::try_from_secs_f64(s).ok())

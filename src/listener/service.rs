@@ -11,15 +11,24 @@ use std::time::Duration;
 /// few hundred bytes).
 const MAX_LINE: u64 = 64 * 1024;
 
-/// `host_port`, with `default` as its port when it names none.
-pub fn with_port(host_port: &str, default: u16) -> String {
+/// A URL's authority, `[CREDENTIALS@]HOST[:PORT]`: its credentials (as
+/// written), and `HOST:PORT` with `default_port` where it names none.
+pub fn authority(text: &str, default_port: u16) -> Result<(Option<&str>, String), String> {
+    let (credentials, host_port) = match text.rsplit_once('@') {
+        Some((credentials, host_port)) => (Some(credentials), host_port),
+        None => (None, text),
+    };
+    if host_port.is_empty() || host_port.contains('/') {
+        return Err("no host".into());
+    }
     let has_port = host_port
         .rsplit_once(':')
         .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
-    match has_port {
+    let host_port = match has_port {
         true => host_port.to_string(),
-        false => format!("{host_port}:{default}"),
-    }
+        false => format!("{host_port}:{default_port}"),
+    };
+    Ok((credentials, host_port))
 }
 
 /// `text` with its `%XX` escapes decoded, as URLs write a password.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::listener::service::{connect, percent_decoded as decoded, with_port};
+use crate::listener::service::{self, connect, percent_decoded as decoded};
 
 /// Where the broker is, and who we are to it:
 /// `amqp://[USER:PASSWORD@]HOST[:PORT][/VHOST]`.
@@ -36,20 +36,15 @@ impl AmqpAddress {
             Some((authority, vhost)) => (authority, decoded(vhost)?),
             None => (rest, "/".to_string()),
         };
-        let (credentials, host_port) = match authority.rsplit_once('@') {
-            Some((credentials, host_port)) => (Some(credentials), host_port),
-            None => (None, authority),
-        };
-        if host_port.is_empty() {
-            return Err("expected amqp://HOST:PORT/VHOST".into());
-        }
+        let (credentials, host_port) = service::authority(authority, 5672)
+            .map_err(|why| format!("{why}: expected amqp://HOST:PORT/VHOST"))?;
         let (user, password) = match credentials.map(|c| c.split_once(':')) {
             Some(Some((user, password))) => (decoded(user)?, decoded(password)?),
             Some(None) => (decoded(credentials.unwrap_or_default())?, String::new()),
             None => ("guest".into(), "guest".into()),
         };
         Ok(AmqpAddress {
-            host_port: with_port(host_port, 5672),
+            host_port,
             user,
             password,
             vhost,

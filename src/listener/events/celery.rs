@@ -36,12 +36,10 @@ pub const DEFAULT_QUEUE: &str = "main2";
 /// How long a broker may take to connect or answer.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The elements the registration reads from an instance.
+/// The elements the registration reads from an instance (the UIDs and
+/// PatientID are the event's).
 const REGISTERED: &[Tag] = &[
-    tags::PATIENT_ID,
     tags::STUDY_DATE,
-    tags::STUDY_INSTANCE_UID,
-    tags::SERIES_INSTANCE_UID,
     tags::SOURCE_APPLICATION_ENTITY_TITLE,
     tags::PATIENT_NAME,
     tags::PATIENT_BIRTH_DATE,

@@ -9,7 +9,7 @@
 use std::io;
 use std::time::Duration;
 
-use crate::listener::service::{Line, percent_decoded, with_port};
+use crate::listener::service::{self, Line, percent_decoded};
 
 /// Where the broker is, and who we are to it: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,14 +42,8 @@ impl RedisAddress {
                 .parse()
                 .map_err(|_| format!("database {db:?} is not a number"))?,
         };
-        let (credentials, host_port) = match authority.rsplit_once('@') {
-            Some((credentials, host_port)) => (Some(credentials), host_port),
-            None => (None, authority),
-        };
-        if host_port.is_empty() {
-            return Err("expected redis://HOST:PORT/DB".into());
-        }
-        let host_port = with_port(host_port, 6379);
+        let (credentials, host_port) = service::authority(authority, 6379)
+            .map_err(|why| format!("{why}: expected redis://HOST:PORT/DB"))?;
         let (user, password) = match credentials {
             None => (None, None),
             Some(credentials) => match credentials.split_once(':') {

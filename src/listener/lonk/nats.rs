@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::listener::service::{Line, with_port};
+use crate::listener::service::{self, Line};
 
 /// How long connecting, and each read and write, may take.
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -40,14 +40,8 @@ impl NatsAddress {
             None => text,
         };
         let rest = rest.trim_end_matches('/');
-        let (credentials, host_port) = match rest.rsplit_once('@') {
-            Some((credentials, host_port)) => (Some(credentials), host_port),
-            None => (None, rest),
-        };
-        if host_port.is_empty() || host_port.contains('/') {
-            return Err("expected nats://HOST:PORT".into());
-        }
-        let host_port = with_port(host_port, 4222);
+        let (credentials, host_port) = service::authority(rest, 4222)
+            .map_err(|why| format!("{why}: expected nats://HOST:PORT"))?;
         let (user, password, token) = match credentials.map(|c| c.split_once(':')) {
             Some(Some((user, password))) => (Some(user.into()), Some(password.into()), None),
             Some(None) => (None, None, credentials.map(String::from)),
