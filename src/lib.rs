@@ -9,7 +9,8 @@
 //! decides the path from the templates, [`placing`] puts the file there
 //! atomically, [`records`] writes pypx's log dir, and [`report`] tells the
 //! user. [`atomic_file`], the bottom layer, makes every file appear
-//! complete or not at all. docs/architecture.md has the map and the
+//! complete or not at all, and [`syncing`] makes it durable in few commits.
+//! docs/architecture.md has the map and the
 //! layering rule.
 
 pub mod atomic_file;
@@ -24,3 +25,4 @@ pub mod reading;
 pub mod records;
 pub mod repacker;
 pub mod report;
+pub mod syncing;

@@ -17,6 +17,7 @@ use crate::placing::quarantine::quarantine;
 use crate::placing::{self, Destination, Origin, Outcome, PlaceError, Placed};
 use crate::reading::{Header, HeaderError, Wanted, read_header};
 use crate::records::{self, RecordError};
+use crate::syncing::{self, Names};
 
 /// What happened to one instance that was repacked.
 #[derive(Debug)]
@@ -51,6 +52,8 @@ pub enum RepackError {
     Record(#[from] RecordError),
     #[error("cannot read the file to name it: {0}")]
     Hash(io::Error),
+    #[error("cannot make the instance and its records durable (fsync): {0}")]
+    Unsynced(io::Error),
     #[error("{unfit}")]
     Unfit {
         unfit: Unfit,
@@ -183,23 +186,53 @@ fn place_and_record(
         series_dir: &location.series_dir,
         file_name: &file_name,
     };
+    // Durable (rx-listen's --fsync always): the instance's and its image
+    // record's contents are synced in one round before either is named,
+    // and every directory that got a name in one round at the end.
+    let names = Names::default();
+    let names = origin.durable().then_some(&names);
+    let logdir = filing.logdir.as_ref().map(|dir| dir.as_std_path());
+    let mut ahead = match origin {
+        Origin::Received { record_file, .. } => record_file.take(),
+        Origin::File { .. } => None,
+    };
+    let staged = match (logdir, names) {
+        (Some(logdir), Some(_)) => {
+            let metadata = origin.metadata().map_err(RepackError::Unsynced)?;
+            let path = destination.path();
+            Some(records::stage_image(
+                logdir,
+                header,
+                &path,
+                &metadata,
+                ahead.take(),
+            )?)
+        }
+        _ => None,
+    };
+    if names.is_some() {
+        let files: Vec<&File> = [Some(origin.file()), staged.as_ref().map(|s| s.file())]
+            .into_iter()
+            .flatten()
+            .collect();
+        syncing::contents(&files).map_err(RepackError::Unsynced)?;
+    }
     let placed = placing::place(
         origin,
         &destination,
+        names,
         &|file, existing| same_instance(file, own_uid.as_deref(), existing),
         // Only reached when another instance holds the name.
         &|file| location.unique_file_name(&id(file).unwrap_or_else(|_| "unhashed".into())),
     )?;
     // Records before a move removes the source: a failure here leaves the
     // source where it was, so nothing is ever gone and unrecorded.
-    if let Some(logdir) = &filing.logdir {
-        let durable = origin.durable();
-        let ahead = match origin {
-            Origin::Received { record_file, .. } => record_file.take(),
-            Origin::File { .. } => None,
-        };
-        let logdir = logdir.as_std_path();
+    if let Some(logdir) = logdir {
+        let durable = names.map(|names| records::Durable { names, staged });
         records::write_records(logdir, header, read.whole.as_ref(), &placed, durable, ahead)?;
+    }
+    if let Some(names) = names {
+        names.sync().map_err(RepackError::Unsynced)?;
     }
     Ok((placed, location.missing))
 }

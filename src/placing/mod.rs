@@ -21,6 +21,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::atomic_file::{Unnamed, creating_dir, replace_through, sync_dir};
+use crate::syncing::Names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -101,7 +102,7 @@ pub enum Origin<'a> {
         /// What to call it in the quarantine (it has no name of its own).
         name: String,
         /// Make it and its records durable (fsync) before it is
-        /// acknowledged.
+        /// acknowledged (see [`crate::syncing`]).
         durable: bool,
         /// An unnamed file made ahead in the log dir's work dir, for the
         /// first record its filing writes (see [`crate::records`]).
@@ -154,19 +155,27 @@ pub struct Destination<'a> {
     pub file_name: &'a str,
 }
 
-/// Places `origin` at `dst`, durably if the origin asks it.
-/// `same_instance(file, existing)` says whether a file already at a
-/// candidate name is the same instance as `file` (then it is replaced);
-/// `alternative_name(file)` gives the name to use when it is not.
+impl Destination<'_> {
+    /// Where the file goes unless another instance holds the name.
+    pub fn path(&self) -> PathBuf {
+        self.datadir.join(self.series_dir).join(self.file_name)
+    }
+}
+
+/// Places `origin` at `dst`. With `names`, the origin's contents are
+/// durable already (see [`crate::syncing`]) and the directory of its new
+/// name is owed to `names`. `same_instance(file, existing)` says whether
+/// a file already at a candidate name is the same instance as `file`
+/// (then it is replaced); `alternative_name(file)` gives the name to use
+/// when it is not.
 pub fn place(
     origin: &mut Origin,
     dst: &Destination,
+    names: Option<&Names>,
     same_instance: &dyn Fn(&File, &Path) -> bool,
     alternative_name: &dyn Fn(&File) -> String,
 ) -> Result<Placed, PlaceError> {
     let dir = &dst.datadir.join(dst.series_dir);
-    // The file and its name are made durable (fsync) before returning.
-    let durable = origin.durable();
     let unwritable = |source| PlaceError::DataDir {
         datadir: dst.datadir.to_path_buf(),
         source,
@@ -181,17 +190,14 @@ pub fn place(
         },
         Origin::Received { file, .. } => (None, Mode::Copy, Staged::Received(file)),
     };
-    if durable {
-        staged.file().sync_all().map_err(unwritable)?;
-    }
     let done = |staged: &Staged, target: &Path, outcome, in_place| {
         let placed = staged.placed(target, outcome, in_place, mode)?;
-        if durable {
-            sync_dir(target)?;
+        if let Some(names) = names {
+            names.made(target);
         }
         Ok(placed)
     };
-    let mut target = dir.join(dst.file_name);
+    let mut target = dst.path();
     let mut outcome = Outcome::New;
     loop {
         let error = match creating_dir(dir, || staged.link(&target)) {

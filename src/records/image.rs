@@ -1,7 +1,9 @@
 //! The record of one placed instance: its series fields and `os.stat` of
 //! the placed file, as px-repack writes them.
 
+use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use chrono::{DateTime, Datelike, Local, Timelike};
 use serde::Serialize;
@@ -23,19 +25,20 @@ pub struct ImageRecord<'a> {
 }
 
 impl<'a> ImageRecord<'a> {
-    /// The record of the instance `header`, `placed` as `image_name`.
-    pub fn new(header: &'a Header, image_name: &'a str, placed: &Placed) -> Self {
+    /// The record of the instance `header`, at `image_name`, whose file
+    /// is as `stat` says.
+    pub fn new(header: &'a Header, image_name: &'a str, stat: Stat) -> Self {
         ImageRecord {
             series: Fields::of(header, &SERIES_FIELDS),
             output_file: image_name,
-            image_obj: Single(image_name, Stat::of(placed)),
+            image_obj: Single(image_name, stat),
         }
     }
 }
 
 /// `os.stat` of the placed file as px-repack records it, with FSlocation.
 #[derive(Serialize)]
-struct Stat {
+pub struct Stat {
     atime: String,
     blksize: u64,
     blocks: u64,
@@ -57,8 +60,18 @@ impl Stat {
     /// The stat of the placed file as it will be once the call completes:
     /// a move made by linking the source counts the source's link, which
     /// goes only after the records are written.
-    fn of(placed: &Placed) -> Stat {
-        let m = &placed.metadata;
+    pub fn placed(placed: &Placed) -> Stat {
+        let nlink = placed.metadata.nlink() - u64::from(placed.source_linked);
+        Stat::of(&placed.metadata, nlink, &placed.path)
+    }
+
+    /// The stat of a new file, `m` before it is named, once it is at
+    /// `path`, its only name.
+    pub fn to_be(m: &Metadata, path: &Path) -> Stat {
+        Stat::of(m, 1, path)
+    }
+
+    fn of(m: &Metadata, nlink: u64, path: &Path) -> Stat {
         Stat {
             atime: py_datetime(m.atime(), m.atime_nsec()),
             blksize: m.blksize(),
@@ -69,11 +82,11 @@ impl Stat {
             ino: m.ino(),
             mode: m.mode(),
             mtime: py_datetime(m.mtime(), m.mtime_nsec()),
-            nlink: m.nlink() - u64::from(placed.source_linked),
+            nlink,
             rdev: m.rdev(),
             size: m.size(),
             uid: m.uid(),
-            fs_location: placed.path.display().to_string(),
+            fs_location: path.display().to_string(),
         }
     }
 }

@@ -30,6 +30,7 @@ mod seen;
 pub mod series_state;
 pub mod work_dir;
 
+use std::fs::{File, Metadata};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -41,9 +42,10 @@ use serde_json::json;
 use crate::atomic_file::Unnamed;
 use crate::placing::Placed;
 use crate::reading::Header;
+use crate::syncing::Names;
 pub use fields::{EveryElement, NOT_DEFINED};
 use fields::{Fields, PATIENT_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Single, text_or_not_defined};
-use image::ImageRecord;
+use image::{ImageRecord, Stat};
 use paths::RecordPaths;
 use work_dir::{Contents, WorkDir};
 
@@ -88,33 +90,82 @@ pub fn record_file_ahead(logdir: &Path) -> io::Result<Unnamed> {
     Unnamed::ahead(&work_dir(logdir), 0)
 }
 
+/// The image record of an instance, written before the instance is
+/// named, so that one round of fsyncs makes both durable (see
+/// [`crate::syncing`]). It holds for the instance at `path` only.
+pub struct StagedImage {
+    file: Unnamed,
+    path: PathBuf,
+}
+
+impl StagedImage {
+    /// The record's file (its contents are written, not yet synced).
+    pub fn file(&self) -> &File {
+        self.file.file()
+    }
+}
+
+/// Writes the image record of the instance `header`, whose file is as
+/// `metadata` says and is not named yet, for when it is at `path`.
+/// `ahead` (from [`record_file_ahead`]) is the record's file.
+pub fn stage_image(
+    logdir: &Path,
+    header: &Header,
+    path: &Path,
+    metadata: &Metadata,
+    ahead: Option<Unnamed>,
+) -> Result<StagedImage, RecordError> {
+    let work = WorkDir::new(work_dir(logdir), None, ahead);
+    let stat = Stat::to_be(metadata, path);
+    work.unnamed_with(&image_contents(header, &file_name_of(path), stat))
+        .map(|file| StagedImage {
+            file,
+            path: path.to_path_buf(),
+        })
+        .map_err(|source| RecordError {
+            logdir: logdir.to_path_buf(),
+            record: work.path().to_path_buf(),
+            source,
+        })
+}
+
+/// What the records of one instance need to be durable before it is
+/// acknowledged: the owed directory syncs go to `names`, and the image
+/// record, where it was `staged` (its contents synced) for the name the
+/// instance got, is that record.
+pub struct Durable<'a> {
+    pub names: &'a Names,
+    pub staged: Option<StagedImage>,
+}
+
 /// Writes the records of the instance `header`, now `placed`.
 ///
 /// `header` needs the elements of [`tags_per_file`]; the records written
 /// once per study and series need every element, from `whole`, which is
-/// given when [`series_records_due`] said so. With `durable`, each record
-/// is on disk (fsync of it and its directory) before this returns.
-/// `ahead` (from [`record_file_ahead`]) is the first record's file.
+/// given when [`series_records_due`] said so. With `durable`, each
+/// record's contents are on disk before it is named, and its directory
+/// is owed to `durable.names`. `ahead` (from [`record_file_ahead`]) is the
+/// first record's file.
 pub fn write_records(
     logdir: &Path,
     header: &Header,
     whole: Option<&Header>,
     placed: &Placed,
-    durable: bool,
+    durable: Option<Durable>,
     ahead: Option<Unnamed>,
 ) -> Result<(), RecordError> {
-    let work = WorkDir::new(work_dir(logdir), durable, ahead);
+    let (names, staged) = match durable {
+        Some(Durable { names, staged }) => (Some(names), staged),
+        None => (None, None),
+    };
+    let work = WorkDir::new(work_dir(logdir), names, ahead);
     let text = |tag| text_or_not_defined(header, tag);
     let (study_uid, series_uid) = (
         text(tags::STUDY_INSTANCE_UID),
         text(tags::SERIES_INSTANCE_UID),
     );
     let patient_id = text(tags::PATIENT_ID);
-    let image_name = placed
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let image_name = file_name_of(&placed.path);
     let paths = RecordPaths::new(&patient_id, &study_uid, &series_uid, &image_name);
     let failed = |record: &Path| {
         let (logdir, record) = (logdir.to_path_buf(), record.to_path_buf());
@@ -151,6 +202,11 @@ pub fn write_records(
         create(&paths.series_pack, &|w| {
             pyjson::to_writer(w, &json!({ "seriesPack": true }))
         })?;
+        // The study-series record says the others exist (see
+        // series_records_due): their names are durable before it is made.
+        if let Some(names) = names {
+            names.sync().map_err(failed(&paths.series_meta))?;
+        }
         let series_base_dir = placed.path.parent().unwrap_or(Path::new(""));
         let study_series = StudySeries {
             series_instance_uid: &series_uid,
@@ -163,11 +219,32 @@ pub fn write_records(
         seen::made(&logdir.join(&paths.study_series_meta));
     }
 
-    let record = Single(&series_uid, ImageRecord::new(header, &image_name, placed));
-    work.replace(&logdir.join(&paths.image), &|w| {
-        pyjson::to_writer(w, &record)
-    })
+    let image = logdir.join(&paths.image);
+    match staged.filter(|staged| staged.path == placed.path) {
+        Some(staged) => work.replace_with(&image, staged.file),
+        None => work.replace(
+            &image,
+            &image_contents(header, &image_name, Stat::placed(placed)),
+        ),
+    }
     .map_err(failed(&paths.image))
+}
+
+/// The image record of the instance `header` at `image_name`.
+fn image_contents<'a>(
+    header: &'a Header,
+    image_name: &'a str,
+    stat: Stat,
+) -> impl Fn(&mut dyn Write) -> io::Result<()> + 'a {
+    let series_uid = text_or_not_defined(header, tags::SERIES_INSTANCE_UID);
+    let record = ImageRecord::new(header, image_name, stat);
+    move |w| pyjson::to_writer(w, &Single(&series_uid, &record))
+}
+
+fn file_name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The record of a series in its study: every element of its first

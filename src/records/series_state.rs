@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::on_record::image_records;
 use super::paths::log_name;
 use super::work_dir::WorkDir;
-use crate::atomic_file::sync_dir;
+use crate::syncing::Names;
 
 /// The lock that orders every update of the series' states.
 const LOCK: &str = "series.lock";
@@ -125,8 +125,15 @@ impl SeriesBook {
         durable: bool,
         change: impl FnOnce(&mut Option<SeriesState>) -> T,
     ) -> io::Result<T> {
-        let work = WorkDir::new(super::work_dir(&self.logdir), durable, None);
-        work.locked(LOCK, || {
+        // The directories are synced once the lock is let go: no other
+        // association waits for that fsync.
+        let names = Names::default();
+        let work = WorkDir::new(
+            super::work_dir(&self.logdir),
+            durable.then_some(&names),
+            None,
+        );
+        let answer = work.locked(LOCK, || {
             let (open, done) = (self.folder(true).join(name), self.folder(false).join(name));
             let (before, was_open) = match read(&open)? {
                 Some(state) => (Some(state), true),
@@ -146,12 +153,14 @@ impl SeriesBook {
                 };
                 let bytes = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
                 work.replace(path, &|w| w.write_all(&bytes))?;
-                if now_open != was_open {
-                    remove(other, durable)?;
+                if now_open != was_open && remove(other)? {
+                    work.named(other);
                 }
             }
             Ok(answer)
-        })
+        })?;
+        names.sync()?;
+        Ok(answer)
     }
 
     /// The count of instances of the series `series_uid` on record: its
@@ -176,11 +185,11 @@ fn read(path: &Path) -> io::Result<Option<SeriesState>> {
     }
 }
 
-fn remove(path: &Path, durable: bool) -> io::Result<()> {
+/// Removes `path` if it is there; returns whether it was.
+fn remove(path: &Path) -> io::Result<bool> {
     match fs::remove_file(path) {
-        Ok(()) if durable => sync_dir(path),
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
     }
 }

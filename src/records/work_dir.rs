@@ -10,7 +10,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::atomic_file::{Unnamed, creating_dir, creating_parent, sync_dir};
+use crate::atomic_file::{Unnamed, creating_dir, creating_parent};
+use crate::syncing::Names;
 
 /// Opens the lock file `name` in `dir`, making both if need be. Its lock
 /// (`flock`) is held until the file is closed, and released by the
@@ -31,22 +32,24 @@ pub type Contents<'a> = &'a dyn Fn(&mut dyn Write) -> io::Result<()>;
 
 /// A directory for temporary files and locks, on the same file system as
 /// the files they become. It is created when first needed.
-pub struct WorkDir {
+pub struct WorkDir<'a> {
     dir: PathBuf,
-    /// Files written through it are made durable (fsync of the file and
-    /// of the directory it is linked into).
-    durable: bool,
+    /// With names to sync, files written through it are made durable:
+    /// each file's contents before it is named, and the directory it is
+    /// named in owed to `names` (see [`crate::syncing`]).
+    names: Option<&'a Names>,
     /// A file made ahead in it, for the first file written (see
     /// [`Unnamed::ahead`]).
     ahead: Cell<Option<Unnamed>>,
 }
 
-impl WorkDir {
-    /// The work dir `dir`; `ahead`, made there, is the first file written.
-    pub fn new(dir: PathBuf, durable: bool, ahead: Option<Unnamed>) -> Self {
+impl<'a> WorkDir<'a> {
+    /// The work dir `dir`, durable with `names`; `ahead`, made there, is
+    /// the first file written.
+    pub fn new(dir: PathBuf, names: Option<&'a Names>, ahead: Option<Unnamed>) -> Self {
         WorkDir {
             dir,
-            durable,
+            names,
             ahead: Cell::new(ahead),
         }
     }
@@ -57,7 +60,7 @@ impl WorkDir {
 
     /// A new unnamed file holding what `write` writes (streamed, so that
     /// a large record is never held whole in memory).
-    fn unnamed_with(&self, write: Contents) -> io::Result<Unnamed> {
+    pub fn unnamed_with(&self, write: Contents) -> io::Result<Unnamed> {
         let file = creating_dir(&self.dir, || {
             Unnamed::made_ahead_or_new(&self.dir, self.ahead.take())
         })?;
@@ -65,30 +68,37 @@ impl WorkDir {
         write(&mut out)?;
         out.flush()?;
         drop(out);
-        if self.durable {
+        if self.names.is_some() {
             file.file().sync_all()?;
         }
         Ok(file)
     }
 
-    /// With `durable`, makes the name `path` (just given) durable too.
-    fn named(&self, path: &Path) -> io::Result<()> {
-        if self.durable {
-            sync_dir(path)?;
+    /// The name `path` was just made or removed: when durable, its
+    /// directory is owed an fsync.
+    pub fn named(&self, path: &Path) {
+        if let Some(names) = self.names {
+            names.made(path);
         }
-        Ok(())
     }
 
     /// Replaces `path` with what `write` writes, in one step.
     pub fn replace(&self, path: &Path, write: Contents) -> io::Result<()> {
-        let mut file = self.unnamed_with(write)?;
+        let file = self.unnamed_with(write)?;
+        self.replace_with(path, file)
+    }
+
+    /// Replaces `path` with `file` (from [`WorkDir::unnamed_with`], whose
+    /// contents are durable when this work dir is), in one step.
+    pub fn replace_with(&self, path: &Path, mut file: Unnamed) -> io::Result<()> {
         match creating_parent(path, || file.link(path)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(e),
             // There already, or no hard links on this file system.
             Err(_) => file.replace(path)?,
         }
-        self.named(path)
+        self.named(path);
+        Ok(())
     }
 
     /// Creates `path` with what `write` writes unless it exists. Returns
@@ -106,7 +116,7 @@ impl WorkDir {
             Err(_) => false,
         };
         if created {
-            self.named(path)?;
+            self.named(path);
         }
         Ok(created)
     }
