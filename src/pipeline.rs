@@ -17,7 +17,7 @@ use crate::placing::quarantine::quarantine;
 use crate::placing::{self, Destination, Origin, Outcome, PlaceError, Placed};
 use crate::reading::{Header, HeaderError, Wanted, read_header};
 use crate::records::{self, RecordError};
-use crate::syncing::{self, Names};
+use crate::syncing::{self, Owed};
 
 /// What happened to one instance that was repacked.
 #[derive(Debug)]
@@ -186,17 +186,17 @@ fn place_and_record(
         series_dir: &location.series_dir,
         file_name: &file_name,
     };
-    // Durable (rx-listen's --fsync always): the instance's and its image
-    // record's contents are synced in one round before either is named,
-    // and every directory that got a name in one round at the end.
-    let names = Names::default();
-    let names = origin.durable().then_some(&names);
+    // Durable (rx-listen's --fsync always): the instance and its image
+    // record are written back before they are named, and every fsync the
+    // filing owes is paid at its end, in one commit (see crate::syncing).
+    let owed = Owed::default();
+    let owed = origin.durable().then_some(&owed);
     let logdir = filing.logdir.as_ref().map(|dir| dir.as_std_path());
     let mut ahead = match origin {
         Origin::Received { record_file, .. } => record_file.take(),
         Origin::File { .. } => None,
     };
-    let staged = match (logdir, names) {
+    let staged = match (logdir, owed) {
         (Some(logdir), Some(_)) => {
             let metadata = origin.metadata().map_err(RepackError::Unsynced)?;
             let path = destination.path();
@@ -210,17 +210,20 @@ fn place_and_record(
         }
         _ => None,
     };
-    if names.is_some() {
+    if let Some(owed) = owed {
         let files: Vec<&File> = [Some(origin.file()), staged.as_ref().map(|s| s.file())]
             .into_iter()
             .flatten()
             .collect();
-        syncing::contents(&files).map_err(RepackError::Unsynced)?;
+        syncing::write_back(&files).map_err(RepackError::Unsynced)?;
+        for file in files {
+            owed.file(file).map_err(RepackError::Unsynced)?;
+        }
     }
     let placed = placing::place(
         origin,
         &destination,
-        names,
+        owed,
         &|file, existing| same_instance(file, own_uid.as_deref(), existing),
         // Only reached when another instance holds the name.
         &|file| location.unique_file_name(&id(file).unwrap_or_else(|_| "unhashed".into())),
@@ -228,11 +231,11 @@ fn place_and_record(
     // Records before a move removes the source: a failure here leaves the
     // source where it was, so nothing is ever gone and unrecorded.
     if let Some(logdir) = logdir {
-        let durable = names.map(|names| records::Durable { names, staged });
+        let durable = owed.map(|owed| records::Durable { owed, staged });
         records::write_records(logdir, header, read.whole.as_ref(), &placed, durable, ahead)?;
     }
-    if let Some(names) = names {
-        names.sync().map_err(RepackError::Unsynced)?;
+    if let Some(owed) = owed {
+        owed.pay().map_err(RepackError::Unsynced)?;
     }
     Ok((placed, location.missing))
 }

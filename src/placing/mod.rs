@@ -21,7 +21,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::atomic_file::{Unnamed, creating_dir, replace_through, sync_dir};
-use crate::syncing::Names;
+use crate::syncing::Owed;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -162,16 +162,16 @@ impl Destination<'_> {
     }
 }
 
-/// Places `origin` at `dst`. With `names`, the origin's contents are
-/// durable already (see [`crate::syncing`]) and the directory of its new
-/// name is owed to `names`. `same_instance(file, existing)` says whether
+/// Places `origin` at `dst`. With `owed` (see [`crate::syncing`]), the
+/// origin's contents are owed their fsync already, and the directory of
+/// its new name is owed one. `same_instance(file, existing)` says whether
 /// a file already at a candidate name is the same instance as `file`
 /// (then it is replaced); `alternative_name(file)` gives the name to use
 /// when it is not.
 pub fn place(
     origin: &mut Origin,
     dst: &Destination,
-    names: Option<&Names>,
+    owed: Option<&Owed>,
     same_instance: &dyn Fn(&File, &Path) -> bool,
     alternative_name: &dyn Fn(&File) -> String,
 ) -> Result<Placed, PlaceError> {
@@ -192,8 +192,8 @@ pub fn place(
     };
     let done = |staged: &Staged, target: &Path, outcome, in_place| {
         let placed = staged.placed(target, outcome, in_place, mode)?;
-        if let Some(names) = names {
-            names.made(target);
+        if let Some(owed) = owed {
+            owed.name(target);
         }
         Ok(placed)
     };

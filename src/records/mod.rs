@@ -42,7 +42,7 @@ use serde_json::json;
 use crate::atomic_file::Unnamed;
 use crate::placing::Placed;
 use crate::reading::Header;
-use crate::syncing::Names;
+use crate::syncing::Owed;
 pub use fields::{EveryElement, NOT_DEFINED};
 use fields::{Fields, PATIENT_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Single, text_or_not_defined};
 use image::{ImageRecord, Stat};
@@ -91,7 +91,7 @@ pub fn record_file_ahead(logdir: &Path) -> io::Result<Unnamed> {
 }
 
 /// The image record of an instance, written before the instance is
-/// named, so that one round of fsyncs makes both durable (see
+/// named, so that both are written back before either name is made (see
 /// [`crate::syncing`]). It holds for the instance at `path` only.
 pub struct StagedImage {
     file: Unnamed,
@@ -130,11 +130,11 @@ pub fn stage_image(
 }
 
 /// What the records of one instance need to be durable before it is
-/// acknowledged: the owed directory syncs go to `names`, and the image
-/// record, where it was `staged` (its contents synced) for the name the
+/// acknowledged: the fsyncs they need are `owed`, and the image record,
+/// where it was `staged` (its fsync owed already) for the name the
 /// instance got, is that record.
 pub struct Durable<'a> {
-    pub names: &'a Names,
+    pub owed: &'a Owed,
     pub staged: Option<StagedImage>,
 }
 
@@ -143,8 +143,8 @@ pub struct Durable<'a> {
 /// `header` needs the elements of [`tags_per_file`]; the records written
 /// once per study and series need every element, from `whole`, which is
 /// given when [`series_records_due`] said so. With `durable`, each
-/// record's contents are on disk before it is named, and its directory
-/// is owed to `durable.names`. `ahead` (from [`record_file_ahead`]) is the
+/// record but the staged one is on disk before it is named, and the
+/// fsyncs of the names made are owed. `ahead` (from [`record_file_ahead`]) is the
 /// first record's file.
 pub fn write_records(
     logdir: &Path,
@@ -154,11 +154,11 @@ pub fn write_records(
     durable: Option<Durable>,
     ahead: Option<Unnamed>,
 ) -> Result<(), RecordError> {
-    let (names, staged) = match durable {
-        Some(Durable { names, staged }) => (Some(names), staged),
+    let (owed, staged) = match durable {
+        Some(Durable { owed, staged }) => (Some(owed), staged),
         None => (None, None),
     };
-    let work = WorkDir::new(work_dir(logdir), names, ahead);
+    let work = WorkDir::new(work_dir(logdir), owed, ahead);
     let text = |tag| text_or_not_defined(header, tag);
     let (study_uid, series_uid) = (
         text(tags::STUDY_INSTANCE_UID),
@@ -204,8 +204,8 @@ pub fn write_records(
         })?;
         // The study-series record says the others exist (see
         // series_records_due): their names are durable before it is made.
-        if let Some(names) = names {
-            names.sync().map_err(failed(&paths.series_meta))?;
+        if let Some(owed) = owed {
+            owed.pay().map_err(failed(&paths.series_meta))?;
         }
         let series_base_dir = placed.path.parent().unwrap_or(Path::new(""));
         let study_series = StudySeries {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use super::work_dir::{WorkDir, open_lock};
 use crate::atomic_file::{creating_dir, sync_dir};
-use crate::syncing::Names;
+use crate::syncing::Owed;
 
 /// The outbox of one log dir.
 pub struct Outbox {
@@ -45,13 +45,13 @@ impl Outbox {
     /// Writes the event `bytes` as `name` for each of `sinks`, durably.
     /// An event already there under that name stays as it is.
     pub fn put(&self, sinks: &[&str], name: &str, bytes: &[u8]) -> io::Result<()> {
-        let names = Names::default();
-        let work = WorkDir::new(super::work_dir(&self.logdir), Some(&names), None);
+        let owed = Owed::default();
+        let work = WorkDir::new(super::work_dir(&self.logdir), Some(&owed), None);
         for sink in sinks {
             let path = self.folder(sink).join(name);
             work.create_once(&path, &|w| w.write_all(bytes))?;
         }
-        names.sync()
+        owed.pay()
     }
 
     /// The events waiting for `sink`, oldest first.

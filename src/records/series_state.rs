@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::on_record::image_records;
 use super::paths::log_name;
 use super::work_dir::WorkDir;
-use crate::syncing::Names;
+use crate::syncing::Owed;
 
 /// The lock that orders every update of the series' states.
 const LOCK: &str = "series.lock";
@@ -127,10 +127,10 @@ impl SeriesBook {
     ) -> io::Result<T> {
         // The directories are synced once the lock is let go: no other
         // association waits for that fsync.
-        let names = Names::default();
+        let owed = Owed::default();
         let work = WorkDir::new(
             super::work_dir(&self.logdir),
-            durable.then_some(&names),
+            durable.then_some(&owed),
             None,
         );
         let answer = work.locked(LOCK, || {
@@ -159,7 +159,7 @@ impl SeriesBook {
             }
             Ok(answer)
         })?;
-        names.sync()?;
+        owed.pay()?;
         Ok(answer)
     }
 

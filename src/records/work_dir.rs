@@ -11,7 +11,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::atomic_file::{Unnamed, creating_dir, creating_parent};
-use crate::syncing::Names;
+use crate::syncing::Owed;
 
 /// Opens the lock file `name` in `dir`, making both if need be. Its lock
 /// (`flock`) is held until the file is closed, and released by the
@@ -34,22 +34,22 @@ pub type Contents<'a> = &'a dyn Fn(&mut dyn Write) -> io::Result<()>;
 /// the files they become. It is created when first needed.
 pub struct WorkDir<'a> {
     dir: PathBuf,
-    /// With names to sync, files written through it are made durable:
+    /// With fsyncs `owed`, files written through it are made durable:
     /// each file's contents before it is named, and the directory it is
-    /// named in owed to `names` (see [`crate::syncing`]).
-    names: Option<&'a Names>,
+    /// named in owed an fsync (see [`crate::syncing`]).
+    owed: Option<&'a Owed>,
     /// A file made ahead in it, for the first file written (see
     /// [`Unnamed::ahead`]).
     ahead: Cell<Option<Unnamed>>,
 }
 
 impl<'a> WorkDir<'a> {
-    /// The work dir `dir`, durable with `names`; `ahead`, made there, is
+    /// The work dir `dir`, durable with `owed`; `ahead`, made there, is
     /// the first file written.
-    pub fn new(dir: PathBuf, names: Option<&'a Names>, ahead: Option<Unnamed>) -> Self {
+    pub fn new(dir: PathBuf, owed: Option<&'a Owed>, ahead: Option<Unnamed>) -> Self {
         WorkDir {
             dir,
-            names,
+            owed,
             ahead: Cell::new(ahead),
         }
     }
@@ -68,7 +68,7 @@ impl<'a> WorkDir<'a> {
         write(&mut out)?;
         out.flush()?;
         drop(out);
-        if self.names.is_some() {
+        if self.owed.is_some() {
             file.file().sync_all()?;
         }
         Ok(file)
@@ -77,8 +77,8 @@ impl<'a> WorkDir<'a> {
     /// The name `path` was just made or removed: when durable, its
     /// directory is owed an fsync.
     pub fn named(&self, path: &Path) {
-        if let Some(names) = self.names {
-            names.made(path);
+        if let Some(owed) = self.owed {
+            owed.name(path);
         }
     }
 
