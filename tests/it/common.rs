@@ -2,6 +2,7 @@
 //! how to run our binary, and what no crate does for us (a child killed at
 //! a chosen moment, mounts, the checks of what a refused call left).
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -257,8 +258,11 @@ pub fn patient_studies(records: &[(PathBuf, serde_json::Value)]) -> (&serde_json
 // Helpers for the crash-safety, fault and duplicate tests (issue 6).
 
 /// A child process that is killed (SIGKILL) and reaped when dropped, so a
-/// failing test never leaves it running. Its stdout and stderr go to
-/// anonymous files, so a chatty child never blocks on a full pipe.
+/// failing test never leaves it running. It leads a process group of its
+/// own, killed whole: a service started through a script (RabbitMQ's
+/// rabbitmq-server runs the Erlang VM as its child) goes with it. Its
+/// stdout and stderr go to anonymous files, so a chatty child never
+/// blocks on a full pipe.
 pub struct Running {
     pub child: std::process::Child,
     stdout: std::fs::File,
@@ -271,6 +275,7 @@ impl Running {
         let stdout = tempfile::tempfile().unwrap();
         let stderr = tempfile::tempfile().unwrap();
         let child = cmd
+            .process_group(0)
             .stdout(stdout.try_clone().unwrap())
             .stderr(stderr.try_clone().unwrap())
             .spawn()
@@ -332,6 +337,9 @@ fn written(file: &std::fs::File) -> String {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        if let Some(group) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -381,6 +381,8 @@ impl RabbitMq {
         std::fs::write(dir.path().join("enabled_plugins"), "[].").unwrap();
         let running = Running::spawn(
             Command::new(program)
+                // Where the Erlang VM leaves a crash dump, if any.
+                .current_dir(dir.path())
                 .env("HOME", dir.path())
                 .env("RABBITMQ_NODENAME", format!("rx{port}@localhost"))
                 .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
