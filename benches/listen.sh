@@ -28,7 +28,7 @@
 # again, and (f), in instances/s and MB/s. The results go to OUT (a Markdown table)
 # and, drawn, to OUT with .svg for .md (benches/listen_report.py).
 #
-# Usage: benches/listen.sh [--quick | --events | --chris]
+# Usage: benches/listen.sh [--quick | --events | --chris | --durable]
 # --quick (CI): 3 runs of (c) and (e), one sender; fails unless rx-listen
 # (e) is faster than storescp with rx-repack (c).
 # --events: (e) and (f) alone, one sender then four, RUNS rounds each:
@@ -37,6 +37,17 @@
 # CUBE on a Redis broker and publishing LONK progress on NATS (both
 # started here: redis-server, nats-server), one sender then four: what
 # ChRIS's sinks cost receiving (target <= 1.05x).
+# --durable (issue 23): on each disk of DISKS, rx-listen --fsync never
+# and always against the disk's floor (benches/fsync_floor.py: the same
+# bytes, one fsync per instance, and without the fsync) and the receivers
+# a user would pick instead: storescp writing files, pynetdicom's
+# storescp, dicom-rs's storescp --non-blocking (built once into
+# examples-data/dicom-storescp), Orthanc with SyncStorageArea false and
+# true (restarted empty before each run). One sender with the series,
+# then four at once with 96 instances each (384) under studies of their
+# own. DISKS defaults to /dev/shm and the journaled ext4 and XFS loop
+# mounts that benches/loop_disks.sh makes. Report: target/bench/durable.md
+# and .svg (benches/durable_report.py).
 # Environment: RUNS (rounds after a warm-up one; default 10), BENCH_TMPDIR (where the received files
 # go; default /dev/shm, a RAM file system: set it to a directory on a disk
 # to measure the disk), OUT (default target/bench/listen.md).
@@ -44,8 +55,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-quick=false events=false chris=false
+quick=false events=false chris=false durable=false
 [ "${1:-}" = --quick ] && quick=true
+[ "${1:-}" = --durable ] && durable=true
 [ "${1:-}" = --events ] && events=true
 [ "${1:-}" = --chris ] && chris=true
 RUNS=${RUNS:-10}
@@ -65,11 +77,12 @@ series=$PWD/examples-data/SAG-anon
 
 root=${BENCH_TMPDIR:-/dev/shm}
 work=$(mktemp -d -p "$root")
-pids=()
+pids=() disk_work=() trap_more=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for more in "${trap_more[@]}"; do eval "$more" || true; done
   wait 2>/dev/null || true
-  rm -rf "$work"
+  rm -rf "$work" "${disk_work[@]}"
 }
 trap cleanup EXIT
 mkdir -p "$(dirname "$OUT")"
@@ -143,6 +156,108 @@ EOF
 all_placed() { # name count: waits until storescp's rx-repacks placed them
   echo "while [ \$(find $work/$1/data -name '*.dcm' 2>/dev/null | wc -l) -lt $2 ]; do sleep 0.005; done"
 }
+
+if $durable; then
+  pypx_python=$PWD/examples-data/pypx-venv/bin/python
+  "$pypx_python" -c 'import pynetdicom' 2>/dev/null ||
+    { echo "listen: --durable needs pynetdicom: ./get_oracle.sh examples-data" >&2; exit 2; }
+  command -v Orthanc >/dev/null || { echo "listen: --durable needs Orthanc (apt-get install orthanc)" >&2; exit 2; }
+  dicom_rs=$PWD/examples-data/dicom-storescp/bin/dicom-storescp
+  if [ ! -x "$dicom_rs" ]; then
+    echo "listen: building dicom-rs's storescp (once) into examples-data/dicom-storescp" >&2
+    cargo install --quiet --locked dicom-storescp@0.10.1 --root examples-data/dicom-storescp \
+      --target-dir target/dicom-storescp
+  fi
+  DISKS=${DISKS:-/dev/shm $(benches/loop_disks.sh list)}
+  for series_file in "$series"/*.dcm; do echo "$series_file"; done | sort >"$work/series.txt"
+  make_halves() { # dir: four studies of 96 instances each, one patient
+    local i
+    for i in 1 2 3 4; do
+      mkdir -p "$1/$i"
+      if [ $((i % 2)) = 1 ]; then head -n 96 "$work/series.txt"; else tail -n 96 "$work/series.txt"; fi |
+        xargs cp -t "$1/$i"
+      dcmodify -nb -q -ma "(0020,000D)=1.2.826.0.1.3680043.8.498.$$.$i" \
+        -ma "(0020,000E)=1.2.826.0.1.3680043.8.498.$$.$i.1" "$1/$i"/*.dcm
+    done
+  }
+  make_halves "$work/halves"
+  four_halves="for i in 1 2 3 4; do SEND $work/halves/\$i & done; wait"
+  disk_index=0
+  reports=()
+  for disk in $DISKS; do
+    disk_index=$((disk_index + 1))
+    work=$(mktemp -d -p "$disk")
+    disk_work+=("$work")
+    base=$((port + 30 + disk_index * 20))
+    settle=${BENCH_SETTLE:-6}
+    [ "$(df -T "$work" | awk 'NR==2 {print $2}')" = tmpfs ] && settle=${BENCH_SETTLE:-0}
+    servers_from=${#pids[@]}
+    start d "$rx_listen" --aet RX --fsync never --datadir "$work/d/data" --logdir "$work/d/log" -v 0 $((base + 1))
+    start e "$rx_listen" --aet RX --fsync always --datadir "$work/e/data" --logdir "$work/e/log" -v 0 $((base + 2))
+    mkdir -p "$work/b/in" "$work/p/in" "$work/r/in"
+    start b storescp --fork -aet RX -od "$work/b/in" $((base + 3))
+    start p "$pypx_python" -m pynetdicom storescp -aet RX -od "$work/p/in" $((base + 4))
+    start r "$dicom_rs" --non-blocking -o "$work/r/in" -p $((base + 5))
+    # Orthanc, restarted empty before each of its runs (it keeps what it
+    # stored, and would skip instances sent again).
+    cat >"$work/orthanc.sh" <<ORTHANC
+#!/usr/bin/env bash
+# orthanc.sh NAME SYNC PORT: Orthanc NAME, empty, SyncStorageArea SYNC.
+set -eu
+dir=$work/\$1
+[ -f \$dir.pid ] && kill \$(cat \$dir.pid) 2>/dev/null && while kill -0 \$(cat \$dir.pid) 2>/dev/null; do sleep 0.05; done
+rm -rf \$dir; mkdir -p \$dir
+cat >\$dir.json <<JSON
+{"Name": "bench", "StorageDirectory": "\$dir", "IndexDirectory": "\$dir",
+ "DicomAet": "RX", "DicomPort": \$3, "HttpPort": \$((\$3 + 1000)), "RemoteAccessAllowed": false,
+ "DicomCheckCalledAet": false, "SyncStorageArea": \$2, "Plugins": []}
+JSON
+Orthanc \$dir.json >\$dir.log 2>&1 &
+echo \$! >\$dir.pid
+for i in \$(seq 200); do echoscu -aec RX 127.0.0.1 \$3 2>/dev/null && exit 0; sleep 0.05; done
+echo "orthanc.sh: Orthanc did not start (\$dir.log)" >&2; exit 1
+ORTHANC
+    chmod +x "$work/orthanc.sh"
+    orthanc_stop="for n in s t; do [ -f $work/\$n.pid ] && kill \$(cat $work/\$n.pid) 2>/dev/null; done; true"
+    trap_more+=("$orthanc_stop")
+    floor="python3 benches/fsync_floor.py $series $work/floor/\$(date +%s%N)"
+    clear_floor="rm -rf $work/floor; sync"
+    one() { echo "$send $1 $series"; }
+    four_of() { echo "${four_halves//SEND/$send $1}"; }
+    rounds "$work/one.json" \
+      n "$clear_floor" "$floor --no-fsync" \
+      o "$clear_floor" "$floor" \
+      d "$(clear d)" "$(one $((base + 1)))" \
+      e "$(clear e)" "$(one $((base + 2)))" \
+      b "$(clear b)" "$(one $((base + 3)))" \
+      p "$(clear p)" "$(one $((base + 4)))" \
+      r "$(clear r)" "$(one $((base + 5)))" \
+      s "$work/orthanc.sh s false $((base + 6))" "$(one $((base + 6)))" \
+      t "$work/orthanc.sh t true $((base + 7))" "$(one $((base + 7)))"
+    for name in d e; do
+      n=$(find "$work/$name/data" -name '*.dcm' | wc -l)
+      [ "$n" -eq 192 ] || { echo "listen: ($name) placed $n of 192" >&2; exit 1; }
+    done
+    rounds "$work/four.json" \
+      d "$(clear d)" "$(four_of $((base + 1)))" \
+      e "$(clear e)" "$(four_of $((base + 2)))" \
+      b "$(clear b)" "$(four_of $((base + 3)))" \
+      p "$(clear p)" "$(four_of $((base + 4)))" \
+      r "$(clear r)" "$(four_of $((base + 5)))" \
+      s "$work/orthanc.sh s false $((base + 6))" "$(four_of $((base + 6)))" \
+      t "$work/orthanc.sh t true $((base + 7))" "$(four_of $((base + 7)))"
+    for name in d e; do
+      n=$(find "$work/$name/data" -name '*.dcm' | wc -l)
+      [ "$n" -eq 384 ] || { echo "listen: ($name) placed $n of 384" >&2; exit 1; }
+    done
+    eval "$orthanc_stop"
+    kill "${pids[@]:servers_from}" 2>/dev/null || true
+    reports+=("$disk" "$(df -T "$work" | awk 'NR==2 {print $2}')" "$work/one.json" "$work/four.json")
+  done
+  python3 benches/durable_report.py "${OUT%/*}/durable.svg" "${reports[@]}" >"${OUT%/*}/durable.md"
+  cat "${OUT%/*}/durable.md"
+  exit
+fi
 
 if $quick; then
   rounds "$work/times.json" \

@@ -109,4 +109,5 @@ def main():
         )
 
 
-main()
+if __name__ == "__main__":
+    main()
