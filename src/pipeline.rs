@@ -54,6 +54,9 @@ pub enum RepackError {
     Hash(io::Error),
     #[error("cannot make the instance and its records durable (fsync): {0}")]
     Unsynced(io::Error),
+    /// rx-listen's free-space floor: refused before anything was written.
+    #[error("not stored: {0}")]
+    NoRoom(String),
     #[error("{unfit}")]
     Unfit {
         unfit: Unfit,

@@ -495,8 +495,15 @@ impl State {
                 };
                 let filing = &session.config.filing;
                 let datadir = filing.datadir.as_std_path();
-                let file = InstanceFile::start(datadir, &meta, &mut session.next_instance)
-                    .map_err(|source| data_dir_failure(filing, source));
+                let file = session
+                    .config
+                    .floor
+                    .check()
+                    .map_err(RepackError::NoRoom)
+                    .and_then(|()| {
+                        InstanceFile::start(datadir, &meta, &mut session.next_instance)
+                            .map_err(|source| data_dir_failure(filing, source))
+                    });
                 Ok((
                     State::Storing {
                         request,

@@ -9,6 +9,7 @@ use clap::{Parser, ValueEnum};
 use ipnet::IpNet;
 
 use super::events::celery;
+use super::free_space::MinFree;
 use super::lonk;
 use crate::filing::FilingArgs;
 
@@ -122,6 +123,13 @@ pub struct ListenCli {
     /// survives a crash of rx-listen, not a power loss)
     #[arg(long, value_enum, default_value_t = Fsync::Always)]
     pub fsync: Fsync,
+
+    /// Free space the data dir and the log dir keep: below it a C-STORE
+    /// is answered 0xA700 before anything is written, until there is room
+    /// again (a size, like 2GiB, or a share of the file system, like 1%;
+    /// 0: no floor)
+    #[arg(long = "min-free", value_name = "SIZE|PERCENT", default_value = "1%")]
+    pub min_free: MinFree,
 
     /// Seconds associations in flight get to finish on SIGTERM or Ctrl-C
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]

@@ -12,6 +12,7 @@ use super::cli::{Fsync, ListenCli};
 use super::events::celery::Broker;
 use super::events::exec::split_template;
 use super::events::{CeleryConfig, EventsConfig};
+use super::free_space::FreeSpaceFloor;
 use super::lonk::{LonkConfig, NatsAddress};
 use super::tls;
 use crate::filing::{Filing, FilingArgsError};
@@ -47,6 +48,8 @@ pub struct ListenConfig {
     pub durable: bool,
     /// How every instance is filed.
     pub filing: Filing,
+    /// `--min-free`, over the data dir and the log dir.
+    pub floor: FreeSpaceFloor,
     /// Series completion events, when a sink is given.
     pub events: Option<EventsConfig>,
     /// LONK's progress on NATS, with `--nats`.
@@ -86,6 +89,12 @@ impl ListenConfig {
                 ));
             }
         };
+        let filing = cli.filing.resolve(PROGRAM)?;
+        let guarded = [Some(&filing.datadir), filing.logdir.as_ref()];
+        let guarded = guarded
+            .into_iter()
+            .flatten()
+            .map(|dir| dir.clone().into_std_path_buf());
         Ok(ListenConfig {
             task,
             ae_title: cli.aet,
@@ -108,7 +117,8 @@ impl ListenConfig {
                 _ => None,
             },
             durable: cli.fsync == Fsync::Always,
-            filing: cli.filing.resolve(PROGRAM)?,
+            floor: FreeSpaceFloor::new(cli.min_free, guarded.collect(), PROGRAM),
+            filing,
             events,
             lonk,
         })

@@ -22,6 +22,7 @@ pub mod deadline;
 pub mod dimse;
 mod downstream;
 pub mod events;
+mod free_space;
 pub mod instance_file;
 pub mod lonk;
 mod opening;

@@ -220,7 +220,8 @@ fn fault_scenario(which: Which, fault: Fault, after_first: bool) -> Vec<String> 
     );
     let mut problems = Vec::new();
     let mut acked = BTreeSet::new();
-    let mut listener = Listener::start_in(program, &data, &log, &[]);
+    // No free-space floor: these faults are the file system's own.
+    let mut listener = Listener::start_in(program, &data, &log, &["--min-free", "0"]);
     if after_first {
         assert_eq!(send(listener.port, &[0]), [SUCCESS], "{case}: the first");
         acked.insert(0);
@@ -307,6 +308,63 @@ fn fault_scenario(which: Which, fault: Fault, after_first: bool) -> Vec<String> 
         .into_iter()
         .map(|p| format!("{case}: {p}"))
         .collect()
+}
+
+/// Issue 24: below `--min-free`, a C-STORE is answered A700 before its
+/// data set is written, the association goes on, one line tells the
+/// crossing each way, and storing resumes by itself once there is room.
+#[test]
+fn below_the_free_space_floor_stores_are_refused_until_there_is_room() {
+    let tmp = tempfile::tempdir().unwrap();
+    let small = Mount::tmpfs(&tmp.path().join("fs"), "size=4m");
+    let (data, log) = (small.dir.join("data"), tmp.path().join("log"));
+    let mut listener = Listener::start_in(
+        Command::new(listen_path()),
+        &data,
+        &log,
+        &["--min-free", "1MiB"],
+    );
+    assert_eq!(send(listener.port, &[0]), [SUCCESS], "with room");
+
+    // Half a MiB left: under the floor, though an instance would fit.
+    let filler = small.dir.join("filler");
+    fill(&filler);
+    let file = File::options().write(true).open(&filler).unwrap();
+    file.set_len(file.metadata().unwrap().len() - (512 << 10))
+        .unwrap();
+    drop(file);
+    let statuses = send(listener.port, &[1, 2]);
+    assert_eq!(statuses, [OUT_OF_RESOURCES; 2], "below the floor");
+    let acked = BTreeSet::from([0]);
+    let (problems, placed) = holdings(&data, &log, &acked);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(placed, acked, "an instance refused was kept");
+
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(send(listener.port, &[1, 2]), [SUCCESS; 2], "room again");
+    let (problems, placed) = holdings(&data, &log, &BTreeSet::from([0, 1, 2]));
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(placed, BTreeSet::from([0, 1, 2]));
+
+    let out = listener.stop();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let count = |what: &str| stderr.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(count("storing stopped"), 1, "{stderr}");
+    assert_eq!(count("storing resumed"), 1, "{stderr}");
+    let refused: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let record: Value = serde_json::from_str(line).unwrap();
+            record["error"].as_str().map(str::to_string)
+        })
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.contains("below --min-free 1.0 MiB")),
+        "{refused:?}"
+    );
 }
 
 /// Every fault of `which` dir, from the start and after a first instance.
