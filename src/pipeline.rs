@@ -6,6 +6,7 @@
 use std::fs::{File, Metadata};
 use std::io;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
@@ -33,6 +34,8 @@ pub struct Repacked {
     /// elements left out of the records): one line each.
     pub notes: Vec<String>,
     pub outcome: Outcome,
+    /// How long its fsyncs took, when it was filed durably.
+    pub fsync: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,11 +143,11 @@ pub fn repack(mut origin: Origin, filing: &Filing) -> Result<Repacked, RepackErr
             unfit,
             series_instance_uid: value(tags::SERIES_INSTANCE_UID),
         })?;
-    let (placed, missing) = place_and_record(&read, &mut origin, filing)?;
+    let (placed, missing, fsync) = place_and_record(&read, &mut origin, filing)?;
     if let Some(src) = origin.moved_from() {
         placing::finish_move(src, &placed)?;
     }
-    Ok(read.repacked(placed, missing))
+    Ok(read.repacked(placed, missing, fsync))
 }
 
 /// What is read of an instance before anything is placed or recorded:
@@ -169,12 +172,13 @@ fn read(file: &File, metadata: &Metadata, filing: &Filing) -> Result<Read, Heade
 }
 
 /// Lays out, places and records the instance of `origin`, read as `read`.
-/// Returns where it went, and the keywords the layout missed.
+/// Returns where it went, the keywords the layout missed, and how long
+/// its fsyncs took (when durable).
 fn place_and_record(
     read: &Read,
     origin: &mut Origin,
     filing: &Filing,
-) -> Result<(Placed, Vec<&'static str>), RepackError> {
+) -> Result<(Placed, Vec<&'static str>, Option<Duration>), RepackError> {
     let header = &read.header;
     let location = filing.layout.locate(&|tag| header.text(tag));
     let own_uid = header.instance_uid();
@@ -237,14 +241,24 @@ fn place_and_record(
         let durable = owed.map(|owed| records::Durable { owed, staged });
         records::write_records(logdir, header, read.whole.as_ref(), &placed, durable, ahead)?;
     }
-    if let Some(owed) = owed {
-        owed.pay().map_err(RepackError::Unsynced)?;
-    }
-    Ok((placed, location.missing))
+    let fsync = match owed {
+        Some(owed) => {
+            let started = Instant::now();
+            owed.pay().map_err(RepackError::Unsynced)?;
+            Some(started.elapsed())
+        }
+        None => None,
+    };
+    Ok((placed, location.missing, fsync))
 }
 
 impl Read {
-    fn repacked(self, placed: Placed, missing: Vec<&'static str>) -> Repacked {
+    fn repacked(
+        self,
+        placed: Placed,
+        missing: Vec<&'static str>,
+        fsync: Option<Duration>,
+    ) -> Repacked {
         let mut notes: Vec<String> = Vec::new();
         for note in self
             .header
@@ -265,6 +279,7 @@ impl Read {
             series_instance_uid: self.header.text(tags::SERIES_INSTANCE_UID),
             missing,
             outcome: placed.outcome,
+            fsync,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dicom_ul::Pdu;
 use dicom_ul::association::CloseSocket;
@@ -24,6 +24,7 @@ use super::deadline::Deadline;
 use super::dimse::{self, Command};
 use super::downstream::{Delivered, Downstream};
 use super::instance_file::{InstanceFile, Meta, NextInstance};
+use super::metrics::{METRICS, Outcome};
 use super::wire::{Fragment, Unit, Wire, WireError};
 use crate::error_text::one_line;
 use crate::filing::Filing;
@@ -448,7 +449,7 @@ impl State {
                         None,
                     ));
                 }
-                let (status, comment) = store(&request, file, session);
+                let (status, comment) = store(&request, file, session, Instant::now());
                 let reply =
                     dimse::response(&request, dimse::C_STORE_RSP, status, comment.as_deref());
                 Ok((
@@ -526,11 +527,13 @@ impl State {
 }
 
 /// Files the instance `request` sent into `file` (or answers why there is
-/// none): the status and error comment to answer with.
+/// none), whose last fragment came at `arrived`: the status and error
+/// comment to answer with.
 fn store(
     request: &Command,
     file: Result<InstanceFile, RepackError>,
     session: &mut Session,
+    arrived: Instant,
 ) -> (u16, Option<String>) {
     let Session {
         peer,
@@ -543,6 +546,7 @@ fn store(
     let instance = request.sop_instance_uid.as_deref().unwrap_or("?");
     let result = file.and_then(|instance_file| {
         tally.bytes += instance_file.bytes();
+        METRICS.received(instance_file.bytes());
         let file = instance_file
             .finish(next_instance)
             .map_err(|source| data_dir_failure(&config.filing, source))?;
@@ -562,7 +566,8 @@ fn store(
         Ok(repacked) => delivered.kept(repacked),
         Err(_) => Ok(()),
     };
-    match (result, told) {
+    let fsync = result.as_ref().ok().and_then(|repacked| repacked.fsync);
+    let (status, comment) = match (result, told) {
         (Ok(_), Ok(())) => (dimse::SUCCESS, None),
         (Ok(_), Err(e)) => {
             // Filed, but its series would never be announced: not
@@ -578,7 +583,9 @@ fn store(
             delivered.lost(&e, &why);
             (dimse::failure_status(e.fault()), Some(why))
         }
-    }
+    };
+    METRICS.answered(Outcome::of(status), arrived.elapsed(), fsync);
+    (status, comment)
 }
 
 /// The data dir of `filing` failed to take an instance's bytes.

@@ -131,6 +131,12 @@ pub struct ListenCli {
     #[arg(long = "min-free", value_name = "SIZE|PERCENT", default_value = "1%")]
     pub min_free: MinFree,
 
+    /// Serve Prometheus metrics on http://ADDR:PORT/metrics, and /healthz
+    /// and /readyz (ready: the data dir and log dir writable and above
+    /// --min-free)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
+
     /// Seconds associations in flight get to finish on SIGTERM or Ctrl-C
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub grace: u64,

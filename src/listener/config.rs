@@ -50,6 +50,8 @@ pub struct ListenConfig {
     pub filing: Filing,
     /// `--min-free`, over the data dir and the log dir.
     pub floor: FreeSpaceFloor,
+    /// Where to serve metrics and health (`--metrics`).
+    pub metrics: Option<std::net::SocketAddr>,
     /// Series completion events, when a sink is given.
     pub events: Option<EventsConfig>,
     /// LONK's progress on NATS, with `--nats`.
@@ -118,6 +120,7 @@ impl ListenConfig {
             },
             durable: cli.fsync == Fsync::Always,
             floor: FreeSpaceFloor::new(cli.min_free, guarded.collect(), PROGRAM),
+            metrics: cli.metrics,
             filing,
             events,
             lonk,

@@ -60,6 +60,7 @@ pub struct FreeSpaceFloor {
 struct Free {
     bytes: u64,
     total: u64,
+    inodes: u64,
 }
 
 impl FreeSpaceFloor {
@@ -104,27 +105,49 @@ impl FreeSpaceFloor {
         }
         short.map_or(Ok(()), Err)
     }
+
+    /// The free bytes and inodes of each dir guarded, in order (the data
+    /// dir, then the log dir), where they can be asked.
+    pub fn space(&self) -> Vec<Option<(u64, u64)>> {
+        self.dirs
+            .iter()
+            .map(|dir| free_space(dir).ok().map(|free| (free.bytes, free.inodes)))
+            .collect()
+    }
+
+    /// Whether rx-listen can store now: every dir guarded writable (or,
+    /// not made yet, the dir it will be made in) and above the floor.
+    pub fn ready(&self) -> Result<(), String> {
+        for dir in &self.dirs {
+            rustix::fs::access(existing(dir), rustix::fs::Access::WRITE_OK)
+                .map_err(|e| format!("{} is not writable: {e}", dir.display()))?;
+        }
+        self.check()
+    }
 }
 
-/// The free space of the file system holding `dir`, or of its nearest
-/// ancestor that exists (the data dir is made on demand).
-fn free_space(dir: &Path) -> io::Result<Free> {
+/// `dir`, or its nearest ancestor that exists (the data dir and the log
+/// dir are made on demand).
+fn existing(dir: &Path) -> &Path {
     let mut at = dir;
-    loop {
-        match rustix::fs::statvfs(at) {
-            Ok(stat) => {
-                return Ok(Free {
-                    bytes: stat.f_bavail.saturating_mul(stat.f_frsize),
-                    total: stat.f_blocks.saturating_mul(stat.f_frsize),
-                });
-            }
-            Err(rustix::io::Errno::NOENT) => match at.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => at = parent,
-                _ => at = Path::new("."),
-            },
-            Err(e) => return Err(e.into()),
+    while !at.exists() {
+        match at.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => at = parent,
+            _ => return Path::new("."),
         }
     }
+    at
+}
+
+/// The free space of the file system holding `dir` (or what it will be
+/// made in).
+fn free_space(dir: &Path) -> io::Result<Free> {
+    let stat = rustix::fs::statvfs(existing(dir))?;
+    Ok(Free {
+        bytes: stat.f_bavail.saturating_mul(stat.f_frsize),
+        total: stat.f_blocks.saturating_mul(stat.f_frsize),
+        inodes: stat.f_favail,
+    })
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod events;
 mod free_space;
 pub mod instance_file;
 pub mod lonk;
+mod metrics;
 mod opening;
 pub mod oxidicom;
 mod service;
@@ -51,6 +52,7 @@ use deadline::Deadline;
 use downstream::Downstream;
 use events::Events;
 use lonk::Lonk;
+use metrics::{Ended, METRICS};
 use storage_classes::STORAGE_SOP_CLASSES;
 
 /// How often the accepting loop looks for a stop signal.
@@ -131,6 +133,10 @@ pub fn listen(config: &ListenConfig, address: SocketAddr, stop: &AtomicBool) -> 
     let events = events_of(config, lonk.as_ref())?;
     let listener = TcpListener::bind(address)?;
     listener.set_nonblocking(true)?;
+    if let Some(at) = config.metrics {
+        let bound = metrics::serve(at, config.floor.clone())?;
+        eprintln!("{PROGRAM}: metrics on http://{bound}/metrics, /healthz, /readyz");
+    }
     let in_flight = Arc::new(InFlight::default());
     // Set once the associations are over: the events stop after them.
     let events_stop = AtomicBool::new(false);
@@ -166,6 +172,7 @@ pub fn listen(config: &ListenConfig, address: SocketAddr, stop: &AtomicBool) -> 
             let _ = stream.set_nodelay(true);
             if in_flight.len() >= config.max_associations {
                 refusals.refuse(stream);
+                METRICS.ended(Ended::Busy);
                 if config.filing.reporting.verbosity >= 1 {
                     eprintln!(
                         "{PROGRAM}: {address}: rejected: {} associations already",
@@ -264,7 +271,9 @@ fn associate(
     downstream: Downstream,
 ) {
     let started = Instant::now();
+    let _serving = METRICS.serving();
     if let Err(why) = opening::wait_for_first_message(&stream, config.acse_timeout) {
+        METRICS.ended(Ended::NotEstablished);
         if config.filing.reporting.verbosity >= 1 {
             let why = match deadline.expired() {
                 true => association::no_request_within(config.acse_timeout),
@@ -309,6 +318,11 @@ fn associate(
         Err(e) => (gate.titles().unwrap_or_default(), Err(e)),
     };
     let (calling, called) = (titles.0.trim(), titles.1.trim());
+    METRICS.ended(match &outcome {
+        Ok((_, end)) => end.into(),
+        Err(dicom_ul::association::Error::Rejected { .. }) => Ended::Rejected,
+        Err(_) => Ended::NotEstablished,
+    });
     let line = match outcome {
         Ok((tally, end)) => {
             if config.filing.reporting.verbosity == 0 && matches!(end, End::Released) {

@@ -31,6 +31,7 @@ mod listen_faults;
 mod listen_hostile;
 mod log_safety;
 mod messages;
+mod metrics;
 mod odd_files;
 mod px_parity;
 mod px_records;

@@ -419,3 +419,73 @@ impl RabbitMq {
         format!("amqp://guest:guest@127.0.0.1:{}//", self.port)
     }
 }
+
+/// A Prometheus server (Debian's `prometheus`) on loopback, scraping
+/// `target` (host:port) every second.
+pub struct Prometheus {
+    _running: Running,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    pub fn start(target: &str) -> Prometheus {
+        let program = needed("prometheus", "prometheus");
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\n\
+                 scrape_configs:\n  - job_name: rx\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let running = Running::spawn(
+            Command::new(program)
+                .current_dir(dir.path())
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}")),
+        );
+        let prometheus = Prometheus {
+            _running: running,
+            port,
+            _dir: dir,
+        };
+        wait_for("Prometheus ready", || prometheus.get("/-/ready").is_some());
+        prometheus
+    }
+
+    fn get(&self, path: &str) -> Option<String> {
+        let out = Command::new("curl")
+            .args(["-sS", "-f", "--max-time", "5"])
+            .arg(format!("http://127.0.0.1:{}{path}", self.port))
+            .output()
+            .expect("curl runs (apt-get install curl)");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The value of the instant query `query`, if it has one sample.
+    pub fn value(&self, query: &str) -> Option<f64> {
+        let out = Command::new("curl")
+            .args(["-sS", "-f", "--max-time", "5", "-G"])
+            .arg(format!("http://127.0.0.1:{}/api/v1/query", self.port))
+            .arg("--data-urlencode")
+            .arg(format!("query={query}"))
+            .output()
+            .unwrap();
+        let answer: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let result = answer["data"]["result"].as_array()?;
+        match result.as_slice() {
+            [sample] => sample["value"][1].as_str()?.parse().ok(),
+            _ => None,
+        }
+    }
+}

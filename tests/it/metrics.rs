@@ -1,0 +1,131 @@
+//! Issue 24: rx-listen's metrics, health and readiness, read by a real
+//! Prometheus (Debian's `prometheus`, scraping every second) and checked
+//! by promtool.
+
+use std::process::Command;
+
+use crate::common::*;
+use crate::listener::{Listener, data_set, send, storescu};
+use crate::services::{Prometheus, free_port, wait_for};
+
+/// An HTTP GET of rx-listen's `path`: the status code and the body.
+fn get(port: u16, path: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "-w", "\n%{http_code}"])
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .expect("curl runs (apt-get install curl)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_string())
+}
+
+#[test]
+fn prometheus_scrapes_what_a_series_sent_and_promtool_passes_the_exposition() {
+    let metrics = free_port();
+    let address = format!("127.0.0.1:{metrics}");
+    let mut listener = Listener::start(&["--metrics", &address]);
+    let prometheus = Prometheus::start(&address);
+    assert_eq!(get(metrics, "/healthz").0, 200);
+    assert_eq!(get(metrics, "/readyz"), (200, "ready\n".into()));
+    assert_eq!(get(metrics, "/nothing").0, 404);
+
+    send(storescu(
+        listener.port,
+        &examples_dir().join("SAG-anon"),
+        &[],
+    ));
+    let files = sag_anon_files();
+    let bytes: usize = files
+        .iter()
+        .map(|path| data_set(&std::fs::read(path).unwrap()).len())
+        .sum();
+    let received = r#"rx_listen_instances_total{outcome="success"}"#;
+    wait_for("Prometheus to scrape 192 received", || {
+        prometheus.value(received) == Some(files.len() as f64)
+    });
+    assert_eq!(
+        prometheus.value("rx_listen_received_bytes_total"),
+        Some(bytes as f64)
+    );
+    wait_for("one released association", || {
+        prometheus.value(r#"rx_listen_associations_total{ended="released"}"#) == Some(1.0)
+    });
+    let acknowledged = prometheus.value("rx_listen_acknowledgement_seconds_count");
+    assert_eq!(acknowledged, Some(files.len() as f64));
+    assert!(
+        prometheus
+            .value(r#"rx_listen_free_bytes{dir="data"}"#)
+            .unwrap()
+            > 0.0
+    );
+
+    let (code, exposition) = get(metrics, "/metrics");
+    assert_eq!(code, 200);
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (apt-get install prometheus)");
+    use std::io::Write;
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    listener.stop();
+}
+
+/// The series /metrics holds, without their values.
+fn series(exposition: &str) -> Vec<String> {
+    exposition
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit_once(' ').map(|(name, _)| name.to_string()))
+        .collect()
+}
+
+#[test]
+fn peers_with_distinct_ae_titles_add_no_series_to_the_metrics() {
+    let metrics = free_port();
+    let address = format!("127.0.0.1:{metrics}");
+    let mut listener = Listener::start(&["--metrics", &address, "--allow-calling", "TRUSTED"]);
+    // One association of each ending first, so that every series exists.
+    let echo = |calling: &str| {
+        Command::new("echoscu")
+            .args([
+                "-aet",
+                calling,
+                "-aec",
+                crate::listener::AE_TITLE,
+                "127.0.0.1",
+            ])
+            .arg(listener.port.to_string())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+    };
+    assert!(echo("TRUSTED").success());
+    assert!(!echo("NOT-1").success());
+    let before = series(&get(metrics, "/metrics").1);
+    for i in 0..100 {
+        assert!(!echo(&format!("HOSTILE-{i}")).success());
+    }
+    let after = get(metrics, "/metrics").1;
+    assert_eq!(series(&after), before, "the series changed");
+    assert!(
+        after.contains(r#"rx_listen_associations_total{ended="rejected"} 101"#),
+        "{after}"
+    );
+    listener.stop();
+}
