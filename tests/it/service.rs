@@ -25,7 +25,7 @@ fn deploy(name: &str) -> PathBuf {
 }
 
 /// Where the unit expects the binary.
-const INSTALLED: &str = "/usr/local/bin/rx-listen";
+const INSTALLED: &str = "/usr/bin/rx-listen";
 
 /// Runs one of systemd's tools; fails saying how to install it.
 fn systemd_tool(tool: &str, args: &[&str]) -> Output {
