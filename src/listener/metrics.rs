@@ -125,6 +125,15 @@ pub struct Metrics {
     fsync: Histogram,
     free_bytes: Family<DirLabel, Gauge>,
     free_inodes: Family<DirLabel, Gauge>,
+    series_completed: Counter,
+    delivery_failures: Counter,
+    outbox: Family<SinkLabel, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabel {
+    /// exec, ndjson or celery: the sinks' own names.
+    sink: &'static str,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -185,8 +194,29 @@ impl Metrics {
             "Inodes left to rx-listen's user in the data dir and the log dir",
             free_inodes.clone(),
         );
+        let series_completed = Counter::default();
+        registry.register(
+            "series_completed",
+            "Series announced complete (each count of a series once)",
+            series_completed.clone(),
+        );
+        let delivery_failures = Counter::default();
+        registry.register(
+            "delivery_failures",
+            "Failed deliveries of series events to their sinks (each try)",
+            delivery_failures.clone(),
+        );
+        let outbox = Family::<SinkLabel, Gauge>::default();
+        registry.register(
+            "outbox_waiting_events",
+            "Series events in the outbox, waiting for their sink",
+            outbox.clone(),
+        );
         Metrics {
             registry,
+            series_completed,
+            delivery_failures,
+            outbox,
             instances,
             received_bytes,
             associations,
@@ -214,6 +244,21 @@ impl Metrics {
 
     pub fn received(&self, bytes: u64) {
         self.received_bytes.inc_by(bytes);
+    }
+
+    pub fn series_completed(&self) {
+        self.series_completed.inc();
+    }
+
+    pub fn delivery_failed(&self) {
+        self.delivery_failures.inc();
+    }
+
+    /// `waiting` events wait in the outbox of `sink`.
+    pub fn outbox(&self, sink: &'static str, waiting: usize) {
+        self.outbox
+            .get_or_create(&SinkLabel { sink })
+            .set(gauge(waiting as u64));
     }
 
     pub fn ended(&self, ended: Ended) {

@@ -25,7 +25,7 @@ pub mod events;
 mod free_space;
 pub mod instance_file;
 pub mod lonk;
-mod metrics;
+pub(crate) mod metrics;
 mod opening;
 pub mod oxidicom;
 mod service;

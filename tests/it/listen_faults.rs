@@ -318,13 +318,12 @@ fn below_the_free_space_floor_stores_are_refused_until_there_is_room() {
     let tmp = tempfile::tempdir().unwrap();
     let small = Mount::tmpfs(&tmp.path().join("fs"), "size=4m");
     let (data, log) = (small.dir.join("data"), tmp.path().join("log"));
-    let mut listener = Listener::start_in(
-        Command::new(listen_path()),
-        &data,
-        &log,
-        &["--min-free", "1MiB"],
-    );
+    let metrics = crate::services::free_port();
+    let address = format!("127.0.0.1:{metrics}");
+    let options = ["--min-free", "1MiB", "--metrics", &address];
+    let mut listener = Listener::start_in(Command::new(listen_path()), &data, &log, &options);
     assert_eq!(send(listener.port, &[0]), [SUCCESS], "with room");
+    assert_eq!(crate::metrics::get(metrics, "/readyz").0, 200);
 
     // Half a MiB left: under the floor, though an instance would fit.
     let filler = small.dir.join("filler");
@@ -335,12 +334,16 @@ fn below_the_free_space_floor_stores_are_refused_until_there_is_room() {
     drop(file);
     let statuses = send(listener.port, &[1, 2]);
     assert_eq!(statuses, [OUT_OF_RESOURCES; 2], "below the floor");
+    let (code, why) = crate::metrics::get(metrics, "/readyz");
+    assert_eq!(code, 503, "{why}");
+    assert!(why.contains("below --min-free"), "{why}");
     let acked = BTreeSet::from([0]);
     let (problems, placed) = holdings(&data, &log, &acked);
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(placed, acked, "an instance refused was kept");
 
     std::fs::remove_file(&filler).unwrap();
+    assert_eq!(crate::metrics::get(metrics, "/readyz").0, 200, "room again");
     assert_eq!(send(listener.port, &[1, 2]), [SUCCESS; 2], "room again");
     let (problems, placed) = holdings(&data, &log, &BTreeSet::from([0, 1, 2]));
     assert!(problems.is_empty(), "{problems:?}");

@@ -9,7 +9,7 @@ use crate::listener::{Listener, data_set, send, storescu};
 use crate::services::{Prometheus, free_port, wait_for};
 
 /// An HTTP GET of rx-listen's `path`: the status code and the body.
-fn get(port: u16, path: &str) -> (u16, String) {
+pub fn get(port: u16, path: &str) -> (u16, String) {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "5", "-w", "\n%{http_code}"])
         .arg(format!("http://127.0.0.1:{port}{path}"))
@@ -127,5 +127,47 @@ fn peers_with_distinct_ae_titles_add_no_series_to_the_metrics() {
         after.contains(r#"rx_listen_associations_total{ended="rejected"} 101"#),
         "{after}"
     );
+    listener.stop();
+}
+
+/// The value of the sample `name` in an exposition.
+fn sample(exposition: &str, name: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn series_events_are_counted_completed_waiting_and_failed() {
+    let metrics = free_port();
+    let address = format!("127.0.0.1:{metrics}");
+    let mut listener = Listener::start(&[
+        "--metrics",
+        &address,
+        "--series-settle",
+        "0.3",
+        // A hook that always fails, given up on after its first try.
+        "--exec-on-series",
+        "/bin/false",
+        "--exec-retries",
+        "0",
+    ]);
+    send(storescu(
+        listener.port,
+        &examples_dir().join("SAG-anon"),
+        &[],
+    ));
+    wait_for("the series completed and its hook failed", || {
+        let exposition = get(metrics, "/metrics").1;
+        sample(&exposition, "rx_listen_series_completed_total") == Some(1.0)
+            && sample(&exposition, "rx_listen_delivery_failures_total") == Some(1.0)
+    });
+    wait_for("the outbox counted empty", || {
+        let exposition = get(metrics, "/metrics").1;
+        sample(
+            &exposition,
+            r#"rx_listen_outbox_waiting_events{sink="exec"}"#,
+        ) == Some(0.0)
+    });
     listener.stop();
 }

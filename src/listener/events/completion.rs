@@ -5,6 +5,7 @@
 //! outbox and the state's change are one step under the series lock, so a
 //! series completes once, whichever replica sees it first.
 
+use crate::listener::metrics::METRICS;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -68,11 +69,15 @@ fn round(events: &Events) -> std::io::Result<()> {
             .book
             .update(&name, false, |state| look(events, state))
         {
-            Ok(Ok(Look::Announced(event))) => events.say_announced(&event),
+            Ok(Ok(Look::Announced(event))) => {
+                METRICS.series_completed();
+                events.say_announced(&event);
+            }
             Ok(Ok(Look::Waiting | Look::Unchanged)) => {}
             Ok(Err(e)) | Err(e) => failure = Some(e),
         }
     }
+    events.count_waiting();
     failure.map_or(Ok(()), Err)
 }
 

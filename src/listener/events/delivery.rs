@@ -5,6 +5,7 @@
 //! retries the event is kept in the outbox's failed folder, where an
 //! operator sees it and can put it back.
 
+use crate::listener::metrics::METRICS;
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -156,6 +157,7 @@ fn deliver_one(
             Err(Failure::Never(why)) => (why, false),
         };
         failures += 1;
+        METRICS.delivery_failed();
         if !again || sink.retries().is_some_and(|retries| failures > retries) {
             match outbox.give_up(name, path) {
                 Ok(to) => eprintln!(

@@ -22,6 +22,7 @@ mod ndjson;
 pub mod replay;
 mod resp;
 
+use crate::listener::metrics::METRICS;
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -237,6 +238,13 @@ impl Events {
                 event.event_id,
                 self.outbox_text()
             );
+        }
+    }
+
+    /// Tells the metrics how many events wait for each sink.
+    fn count_waiting(&self) {
+        for sink in &self.sinks {
+            METRICS.outbox(sink.name(), self.outbox.counts(sink.name()).0);
         }
     }
 
