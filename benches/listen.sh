@@ -28,7 +28,7 @@
 # again, and (f), in instances/s and MB/s. The results go to OUT (a Markdown table)
 # and, drawn, to OUT with .svg for .md (benches/listen_report.py).
 #
-# Usage: benches/listen.sh [--quick | --events | --chris | --durable]
+# Usage: benches/listen.sh [--quick | --events | --chris | --durable | --metrics]
 # --quick (CI): 3 runs of (c) and (e), one sender; fails unless rx-listen
 # (e) is faster than storescp with rx-repack (c).
 # --events: (e) and (f) alone, one sender then four, RUNS rounds each:
@@ -48,6 +48,9 @@
 # own. DISKS defaults to /dev/shm and the journaled ext4 and XFS loop
 # mounts that benches/loop_disks.sh makes. Report: target/bench/durable.md
 # and .svg (benches/durable_report.py).
+# --metrics (issue 24): (e) against (m), the same with --metrics on and
+# scraped every second (curl), one sender then four: what the metrics
+# cost receiving (target <= 1.02x).
 # Environment: RUNS (rounds after a warm-up one; default 10), BENCH_TMPDIR (where the received files
 # go; default /dev/shm, a RAM file system: set it to a directory on a disk
 # to measure the disk), OUT (default target/bench/listen.md).
@@ -55,9 +58,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-quick=false events=false chris=false durable=false
+quick=false events=false chris=false durable=false metrics=false
 [ "${1:-}" = --quick ] && quick=true
 [ "${1:-}" = --durable ] && durable=true
+[ "${1:-}" = --metrics ] && metrics=true
 [ "${1:-}" = --events ] && events=true
 [ "${1:-}" = --chris ] && chris=true
 RUNS=${RUNS:-10}
@@ -106,6 +110,7 @@ start c storescp --fork +uf -aet RX -od "$work/c/in" -xcr \
   "$rx_repack --xcrdir #p --xcrfile #f --datadir $work/c/data --logdir $work/c/log --cleanup" $((port + 3))
 start d "$rx_listen" --aet RX --fsync never --datadir "$work/d/data" --logdir "$work/d/log" -v 0 $((port + 4))
 start e "$rx_listen" --aet RX --fsync always --datadir "$work/e/data" --logdir "$work/e/log" -v 0 $((port + 5))
+pid_e=${pids[-1]}
 mkdir -p "$work/hook"
 start f "$rx_listen" --aet RX --fsync always --datadir "$work/f/data" --logdir "$work/f/log" -v 0 \
   --exec-on-series "/bin/sh -c 'ls \"\$0\" | wc -l >> \"\$1\"' #p $work/hook/counts" \
@@ -322,6 +327,37 @@ for label, path in [("one sender", sys.argv[1]), ("four senders", sys.argv[2])]:
     print(f"{label}, files on {sys.argv[3]}: (g) rx-listen --layout chris {median['g']:.3f} s, "
           f"(h) with Redis and NATS {median['h']:.3f} s: {median['h'] / median['g']:.2f}x")
 print(f"({sys.argv[4]} tasks on the broker)")
+EOF
+  exit
+fi
+
+if $metrics; then
+  start m "$rx_listen" --aet RX --fsync always --datadir "$work/m/data" --logdir "$work/m/log" -v 0 \
+    --metrics 127.0.0.1:$((port + 9)) $((port + 10))
+  pid_m=${pids[-1]}
+  start scraper bash -c "while curl -sf -o /dev/null http://127.0.0.1:$((port + 9))/metrics; do sleep 1; done"
+  make_studies
+  rounds "$work/one.json" \
+    e "$(clear e)" "$send $((port + 5)) $series" \
+    m "$(clear m)" "$send $((port + 10)) $series"
+  rounds "$work/four.json" \
+    e "$(clear e)" "$(four $((port + 5)))" \
+    m "$(clear m)" "$(four $((port + 10)))"
+  instances=$(curl -sf http://127.0.0.1:$((port + 9))/metrics | grep '^rx_listen_instances_total{outcome="success"}' | cut -d' ' -f2)
+  [ "${instances:-0}" -gt 0 ] || { echo "listen: (m) counted no instance" >&2; exit 1; }
+  # CPU time (user + system, in clock ticks), which drifts less than
+  # wall time: (e) and (m) received the same instances.
+  cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  python3 - "$work/one.json" "$work/four.json" "$(df -T "$work" | awk 'NR==2 {print $2}')" "$instances" \
+    "$(cpu "$pid_e")" "$(cpu "$pid_m")" <<'EOF'
+import json, sys
+for label, path in [("one sender", sys.argv[1]), ("four senders", sys.argv[2])]:
+    median = {r["command"]: r["median"] for r in json.load(open(path))["results"]}
+    print(f"{label}, files on {sys.argv[3]}: (e) rx-listen --fsync always {median['e']:.3f} s, "
+          f"(m) with --metrics, scraped each second {median['m']:.3f} s: {median['m'] / median['e']:.2f}x")
+print(f"({sys.argv[4]} instances counted by (m))")
+e, m = int(sys.argv[5]), int(sys.argv[6])
+print(f"CPU time: (e) {e / 100:.2f} s, (m) {m / 100:.2f} s: {m / e:.2f}x")
 EOF
   exit
 fi

@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 use dicom_dictionary_std::uids;
 use dicom_ul::association::server::ServerAssociationOptions;
 use dicom_ul::pdu::{AbortRQSource, Pdu, write_pdu};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 use access::Gate;
 use association::{End, Served};
@@ -125,6 +126,20 @@ pub fn replay_events(config: &ListenConfig, stop: &AtomicBool) -> io::Result<usi
     Ok(replayed)
 }
 
+/// Waits until a connection is pending on `listener`, or `most` has
+/// passed: the accepting loop's other work (a stop, overdue associations,
+/// refusals to finish) comes round at least that often, and a new
+/// association is accepted at once, not at the next round.
+fn wait_for_connection(listener: &TcpListener, most: Duration) {
+    let mut watched = [PollFd::new(listener, PollFlags::IN)];
+    let most = Timespec {
+        tv_sec: 0,
+        tv_nsec: i64::from(most.subsec_nanos()),
+    };
+    // An error (a signal) only ends this round early.
+    let _ = poll(&mut watched, Some(&most));
+}
+
 /// Listens on `address` until `stop` is set, then lets the associations
 /// in flight finish within the grace period, aborts the rest, and
 /// returns.
@@ -160,7 +175,7 @@ pub fn listen(config: &ListenConfig, address: SocketAddr, stop: &AtomicBool) -> 
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     let pause = if refusals.is_empty() { POLL } else { POLL / 5 };
-                    std::thread::sleep(pause);
+                    wait_for_connection(&listener, pause);
                     continue;
                 }
                 Err(e) => {

@@ -5,7 +5,8 @@
 use std::process::Command;
 
 use crate::common::*;
-use crate::listener::{Listener, data_set, send, storescu};
+use crate::listener::{AE_TITLE, Listener, data_set, send, storescu};
+use crate::raw_scu::{self, MR_IMAGE_STORAGE};
 use crate::services::{Prometheus, free_port, wait_for};
 
 /// An HTTP GET of rx-listen's `path`: the status code and the body.
@@ -96,36 +97,36 @@ fn series(exposition: &str) -> Vec<String> {
 }
 
 #[test]
-fn peers_with_distinct_ae_titles_add_no_series_to_the_metrics() {
+fn ten_thousand_associations_with_distinct_ae_titles_leave_the_metrics_as_they_were() {
     let metrics = free_port();
     let address = format!("127.0.0.1:{metrics}");
     let mut listener = Listener::start(&["--metrics", &address, "--allow-calling", "TRUSTED"]);
-    // One association of each ending first, so that every series exists.
-    let echo = |calling: &str| {
-        Command::new("echoscu")
-            .args([
-                "-aet",
-                calling,
-                "-aec",
-                crate::listener::AE_TITLE,
-                "127.0.0.1",
-            ])
-            .arg(listener.port.to_string())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap()
+    let refused = |calling: &str, called: &str| {
+        let request = raw_scu::associate_rq_from(calling, called, MR_IMAGE_STORAGE);
+        raw_scu::rejection_of(listener.port, &request)
     };
-    assert!(echo("TRUSTED").success());
-    assert!(!echo("NOT-1").success());
-    let before = series(&get(metrics, "/metrics").1);
-    for i in 0..100 {
-        assert!(!echo(&format!("HOSTILE-{i}")).success());
+    // One of each first, so that every series there will be exists.
+    refused("FIRST", AE_TITLE);
+    let before = get(metrics, "/metrics").1;
+    for i in 0..10_000 {
+        // A calling AE title not allowed, or a called one not ours.
+        match i % 2 {
+            0 => refused(&format!("HOSTILE{i}"), AE_TITLE),
+            _ => refused("TRUSTED", &format!("NOTYOU{i}")),
+        };
     }
     let after = get(metrics, "/metrics").1;
-    assert_eq!(series(&after), before, "the series changed");
+    assert_eq!(series(&after), series(&before), "the series changed");
     assert!(
-        after.contains(r#"rx_listen_associations_total{ended="rejected"} 101"#),
+        after.contains(r#"rx_listen_associations_total{ended="rejected"} 10001"#),
         "{after}"
+    );
+    // The text differs only in the counts' digits.
+    assert!(
+        after.len() <= before.len() + 16,
+        "{} then {} bytes",
+        before.len(),
+        after.len()
     );
     listener.stop();
 }

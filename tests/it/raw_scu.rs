@@ -46,6 +46,11 @@ fn uid_value(uid: &str) -> Vec<u8> {
 /// A-ASSOCIATE-RQ to `called` proposing `abstract_syntax` in explicit VR
 /// little endian.
 pub fn associate_rq(called: &str, abstract_syntax: &str) -> Vec<u8> {
+    associate_rq_from("RXRAWSCU", called, abstract_syntax)
+}
+
+/// [`associate_rq`] from the calling AE title `calling`.
+pub fn associate_rq_from(calling: &str, called: &str, abstract_syntax: &str) -> Vec<u8> {
     let mut context = vec![PRESENTATION_CONTEXT_ID, 0, 0, 0];
     context.extend(item(0x30, abstract_syntax.as_bytes()));
     context.extend(item(0x40, EXPLICIT_VR_LITTLE_ENDIAN.as_bytes()));
@@ -53,7 +58,7 @@ pub fn associate_rq(called: &str, abstract_syntax: &str) -> Vec<u8> {
     user.extend(item(0x52, b"1.2.826.0.1.3680043.8.498.1"));
     let mut body = vec![0, 1, 0, 0];
     body.extend(ae_title(called));
-    body.extend(ae_title("RXRAWSCU"));
+    body.extend(ae_title(calling));
     body.extend([0; 32]);
     body.extend(item(0x10, b"1.2.840.10008.3.1.1.1"));
     body.extend(item(0x20, &context));
@@ -205,11 +210,14 @@ pub fn try_associate(port: u16, called: &str) -> io::Result<TcpStream> {
 /// Asks the SCP on `port` for an association with `called`, which it must
 /// reject: the rejection's result, source and reason (PS3.8 9.3.4).
 pub fn rejection(port: u16, called: &str) -> (u8, u8, u8) {
+    rejection_of(port, &associate_rq(called, MR_IMAGE_STORAGE))
+}
+
+/// The rejection of the association `request` by the SCP on `port`.
+pub fn rejection_of(port: u16, request: &[u8]) -> (u8, u8, u8) {
     let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    stream
-        .write_all(&associate_rq(called, MR_IMAGE_STORAGE))
-        .unwrap();
+    stream.write_all(request).unwrap();
     let (kind, body) = read_pdu(&mut stream);
     assert_eq!(
         kind, 0x03,
