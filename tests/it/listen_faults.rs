@@ -370,6 +370,79 @@ fn below_the_free_space_floor_stores_are_refused_until_there_is_room() {
     );
 }
 
+/// Issue 24: four senders push while the data dir's file system fills
+/// past the floor (a filler takes it to just above; their instances take
+/// it below). Each instance is either acknowledged and kept whole
+/// with its records, or answered A700; /readyz fails, then passes once
+/// the filler is gone, and the refused instances are kept when sent
+/// again to the same listener.
+#[test]
+fn four_senders_while_the_disk_fills_to_the_floor_lose_nothing_acknowledged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let small = Mount::tmpfs(&tmp.path().join("fs"), "size=64m");
+    let (data, log) = (small.dir.join("data"), tmp.path().join("log"));
+    let metrics = crate::services::free_port();
+    let address = format!("127.0.0.1:{metrics}");
+    let options = ["--min-free", "8MiB", "--metrics", &address];
+    let mut listener = Listener::start_in(Command::new(listen_path()), &data, &log, &options);
+    let free = || {
+        let stat = rustix::fs::statvfs(&small.dir).unwrap();
+        stat.f_bavail * stat.f_frsize
+    };
+    let filler = small.dir.join("filler");
+    let senders: Vec<Vec<usize>> = (0..4).map(|s| (s * 40..s * 40 + 40).collect()).collect();
+    // Down to 3 MiB above the floor: the pushes (37 MB) cross it.
+    let mut file = File::create(&filler).unwrap();
+    while free() > 11 << 20 {
+        use std::io::Write;
+        file.write_all(&vec![1u8; 256 << 10]).unwrap();
+    }
+    drop(file);
+    let statuses: Vec<Vec<u16>> = std::thread::scope(|scope| {
+        let pushes: Vec<_> = senders
+            .iter()
+            .map(|which| scope.spawn(|| send(listener.port, which)))
+            .collect();
+        pushes.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    let mut acked = BTreeSet::new();
+    let mut refused = Vec::new();
+    for (which, statuses) in senders.iter().zip(&statuses) {
+        for (&i, &status) in which.iter().zip(statuses) {
+            match status {
+                SUCCESS => drop(acked.insert(i)),
+                OUT_OF_RESOURCES => refused.push(i),
+                other => panic!("instance {i} answered {other:#06x}"),
+            }
+        }
+    }
+    assert!(
+        !refused.is_empty(),
+        "the floor refused nothing: {statuses:04x?}"
+    );
+    let (problems, placed) = holdings(&data, &log, &acked);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(placed, acked, "placed but not acknowledged, or the reverse");
+    // The associations' files made ahead are gone with them, which may
+    // lift the disk back over the floor: 2 MiB more takes it below.
+    {
+        use std::io::Write;
+        let mut file = File::options().append(true).open(&filler).unwrap();
+        file.write_all(&vec![1u8; 2 << 20]).unwrap();
+    }
+    let (code, why) = crate::metrics::get(metrics, "/readyz");
+    assert_eq!(code, 503, "{why}");
+
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(crate::metrics::get(metrics, "/readyz").0, 200);
+    assert_eq!(send(listener.port, &refused), vec![SUCCESS; refused.len()]);
+    let everything: BTreeSet<usize> = senders.iter().flatten().copied().collect();
+    let (problems, placed) = holdings(&data, &log, &everything);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(placed, everything);
+    listener.stop();
+}
+
 /// Every fault of `which` dir, from the start and after a first instance.
 fn assert_every_fault_fails_the_instance_and_recovers(which: Which) {
     let mut problems = Vec::new();
