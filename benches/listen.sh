@@ -116,11 +116,13 @@ start f "$rx_listen" --aet RX --fsync always --datadir "$work/f/data" --logdir "
   --exec-on-series "/bin/sh -c 'ls \"\$0\" | wc -l >> \"\$1\"' #p $work/hook/counts" \
   --events-ndjson "$work/hook/events.ndjson" $((port + 6))
 
-expect_placed() { # count: (c) to (f) must each have placed that many
-  local name n
-  for name in c d e f; do
+expect_placed() { # count [name...]: each (default (c) to (f)) placed that many
+  local name n count=$1
+  shift
+  [ $# -gt 0 ] || set -- c d e f
+  for name in "$@"; do
     n=$(find "$work/$name/data" -name '*.dcm' | wc -l)
-    [ "$n" -eq "$1" ] || { echo "listen: ($name) placed $n of $1" >&2; exit 1; }
+    [ "$n" -eq "$count" ] || { echo "listen: ($name) placed $n of $count" >&2; exit 1; }
   done
 }
 clear() { # name: its last run's files moved aside, its input dir made
@@ -229,32 +231,26 @@ ORTHANC
     clear_floor="rm -rf $work/floor; sync"
     one() { echo "$send $1 $series"; }
     four_of() { echo "${four_halves//SEND/$send $1}"; }
+    # The receivers: (name, prepare, port offset) each.
+    receivers=(d "$(clear d)" 1 e "$(clear e)" 2 b "$(clear b)" 3 p "$(clear p)" 4
+      r "$(clear r)" 5 s "$work/orthanc.sh s false $((base + 6))" 6
+      t "$work/orthanc.sh t true $((base + 7))" 7)
+    sent_by() { # sender (one or four_of): the receivers as rounds takes them
+      local i
+      contenders=()
+      for ((i = 0; i < ${#receivers[@]}; i += 3)); do
+        contenders+=("${receivers[i]}" "${receivers[i + 1]}" "$($1 $((base + receivers[i + 2])))")
+      done
+    }
+    sent_by one
     rounds "$work/one.json" \
       n "$clear_floor" "$floor --no-fsync" \
       o "$clear_floor" "$floor" \
-      d "$(clear d)" "$(one $((base + 1)))" \
-      e "$(clear e)" "$(one $((base + 2)))" \
-      b "$(clear b)" "$(one $((base + 3)))" \
-      p "$(clear p)" "$(one $((base + 4)))" \
-      r "$(clear r)" "$(one $((base + 5)))" \
-      s "$work/orthanc.sh s false $((base + 6))" "$(one $((base + 6)))" \
-      t "$work/orthanc.sh t true $((base + 7))" "$(one $((base + 7)))"
-    for name in d e; do
-      n=$(find "$work/$name/data" -name '*.dcm' | wc -l)
-      [ "$n" -eq 192 ] || { echo "listen: ($name) placed $n of 192" >&2; exit 1; }
-    done
-    rounds "$work/four.json" \
-      d "$(clear d)" "$(four_of $((base + 1)))" \
-      e "$(clear e)" "$(four_of $((base + 2)))" \
-      b "$(clear b)" "$(four_of $((base + 3)))" \
-      p "$(clear p)" "$(four_of $((base + 4)))" \
-      r "$(clear r)" "$(four_of $((base + 5)))" \
-      s "$work/orthanc.sh s false $((base + 6))" "$(four_of $((base + 6)))" \
-      t "$work/orthanc.sh t true $((base + 7))" "$(four_of $((base + 7)))"
-    for name in d e; do
-      n=$(find "$work/$name/data" -name '*.dcm' | wc -l)
-      [ "$n" -eq 384 ] || { echo "listen: ($name) placed $n of 384" >&2; exit 1; }
-    done
+      "${contenders[@]}"
+    expect_placed 192 d e
+    sent_by four_of
+    rounds "$work/four.json" "${contenders[@]}"
+    expect_placed 384 d e
     eval "$orthanc_stop"
     kill "${pids[@]:servers_from}" 2>/dev/null || true
     reports+=("$disk" "$(df -T "$work" | awk 'NR==2 {print $2}')" "$work/one.json" "$work/four.json")

@@ -310,31 +310,63 @@ fn fault_scenario(which: Which, fault: Fault, after_first: bool) -> Vec<String> 
         .collect()
 }
 
+/// rx-listen with its data dir on a tmpfs of `size` of its own, under
+/// `--min-free`, serving its health on a port of its own.
+struct FloorScene {
+    // Dropped in this order: the listener, then the mount, then the rest.
+    listener: Listener,
+    small: Mount,
+    data: PathBuf,
+    log: PathBuf,
+    metrics: u16,
+    _tmp: tempfile::TempDir,
+}
+
+impl FloorScene {
+    fn start(size: &str, min_free: &str) -> FloorScene {
+        let tmp = tempfile::tempdir().unwrap();
+        let small = Mount::tmpfs(&tmp.path().join("fs"), &format!("size={size}"));
+        let (data, log) = (small.dir.join("data"), tmp.path().join("log"));
+        let metrics = crate::services::free_port();
+        let address = format!("127.0.0.1:{metrics}");
+        let options = ["--min-free", min_free, "--metrics", &address];
+        let listener = Listener::start_in(Command::new(listen_path()), &data, &log, &options);
+        FloorScene {
+            listener,
+            small,
+            data,
+            log,
+            metrics,
+            _tmp: tmp,
+        }
+    }
+
+    /// `/readyz`: its status code and what it said.
+    fn ready(&self) -> (u16, String) {
+        crate::services::http_get(self.metrics, "/readyz")
+    }
+}
+
 /// Issue 24: below `--min-free`, a C-STORE is answered A700 before its
 /// data set is written, the association goes on, one line tells the
 /// crossing each way, and storing resumes by itself once there is room.
 #[test]
 fn below_the_free_space_floor_stores_are_refused_until_there_is_room() {
-    let tmp = tempfile::tempdir().unwrap();
-    let small = Mount::tmpfs(&tmp.path().join("fs"), "size=4m");
-    let (data, log) = (small.dir.join("data"), tmp.path().join("log"));
-    let metrics = crate::services::free_port();
-    let address = format!("127.0.0.1:{metrics}");
-    let options = ["--min-free", "1MiB", "--metrics", &address];
-    let mut listener = Listener::start_in(Command::new(listen_path()), &data, &log, &options);
-    assert_eq!(send(listener.port, &[0]), [SUCCESS], "with room");
-    assert_eq!(crate::metrics::get(metrics, "/readyz").0, 200);
+    let mut scene = FloorScene::start("4m", "1MiB");
+    let (data, log, port) = (scene.data.clone(), scene.log.clone(), scene.listener.port);
+    assert_eq!(send(port, &[0]), [SUCCESS], "with room");
+    assert_eq!(scene.ready().0, 200);
 
     // Half a MiB left: under the floor, though an instance would fit.
-    let filler = small.dir.join("filler");
+    let filler = scene.small.dir.join("filler");
     fill(&filler);
     let file = File::options().write(true).open(&filler).unwrap();
     file.set_len(file.metadata().unwrap().len() - (512 << 10))
         .unwrap();
     drop(file);
-    let statuses = send(listener.port, &[1, 2]);
+    let statuses = send(port, &[1, 2]);
     assert_eq!(statuses, [OUT_OF_RESOURCES; 2], "below the floor");
-    let (code, why) = crate::metrics::get(metrics, "/readyz");
+    let (code, why) = scene.ready();
     assert_eq!(code, 503, "{why}");
     assert!(why.contains("below --min-free"), "{why}");
     let acked = BTreeSet::from([0]);
@@ -343,13 +375,13 @@ fn below_the_free_space_floor_stores_are_refused_until_there_is_room() {
     assert_eq!(placed, acked, "an instance refused was kept");
 
     std::fs::remove_file(&filler).unwrap();
-    assert_eq!(crate::metrics::get(metrics, "/readyz").0, 200, "room again");
-    assert_eq!(send(listener.port, &[1, 2]), [SUCCESS; 2], "room again");
+    assert_eq!(scene.ready().0, 200, "room again");
+    assert_eq!(send(port, &[1, 2]), [SUCCESS; 2], "room again");
     let (problems, placed) = holdings(&data, &log, &BTreeSet::from([0, 1, 2]));
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(placed, BTreeSet::from([0, 1, 2]));
 
-    let out = listener.stop();
+    let out = scene.listener.stop();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let count = |what: &str| stderr.lines().filter(|l| l.contains(what)).count();
     assert_eq!(count("storing stopped"), 1, "{stderr}");
@@ -378,18 +410,13 @@ fn below_the_free_space_floor_stores_are_refused_until_there_is_room() {
 /// again to the same listener.
 #[test]
 fn four_senders_while_the_disk_fills_to_the_floor_lose_nothing_acknowledged() {
-    let tmp = tempfile::tempdir().unwrap();
-    let small = Mount::tmpfs(&tmp.path().join("fs"), "size=64m");
-    let (data, log) = (small.dir.join("data"), tmp.path().join("log"));
-    let metrics = crate::services::free_port();
-    let address = format!("127.0.0.1:{metrics}");
-    let options = ["--min-free", "8MiB", "--metrics", &address];
-    let mut listener = Listener::start_in(Command::new(listen_path()), &data, &log, &options);
+    let mut scene = FloorScene::start("64m", "8MiB");
+    let (data, log, port) = (scene.data.clone(), scene.log.clone(), scene.listener.port);
     let free = || {
-        let stat = rustix::fs::statvfs(&small.dir).unwrap();
+        let stat = rustix::fs::statvfs(&scene.small.dir).unwrap();
         stat.f_bavail * stat.f_frsize
     };
-    let filler = small.dir.join("filler");
+    let filler = scene.small.dir.join("filler");
     let senders: Vec<Vec<usize>> = (0..4).map(|s| (s * 40..s * 40 + 40).collect()).collect();
     // Down to 3 MiB above the floor: the pushes (37 MB) cross it.
     let mut file = File::create(&filler).unwrap();
@@ -401,7 +428,7 @@ fn four_senders_while_the_disk_fills_to_the_floor_lose_nothing_acknowledged() {
     let statuses: Vec<Vec<u16>> = std::thread::scope(|scope| {
         let pushes: Vec<_> = senders
             .iter()
-            .map(|which| scope.spawn(|| send(listener.port, which)))
+            .map(|which| scope.spawn(|| send(port, which)))
             .collect();
         pushes.into_iter().map(|p| p.join().unwrap()).collect()
     });
@@ -430,17 +457,17 @@ fn four_senders_while_the_disk_fills_to_the_floor_lose_nothing_acknowledged() {
         let mut file = File::options().append(true).open(&filler).unwrap();
         file.write_all(&vec![1u8; 2 << 20]).unwrap();
     }
-    let (code, why) = crate::metrics::get(metrics, "/readyz");
+    let (code, why) = scene.ready();
     assert_eq!(code, 503, "{why}");
 
     std::fs::remove_file(&filler).unwrap();
-    assert_eq!(crate::metrics::get(metrics, "/readyz").0, 200);
-    assert_eq!(send(listener.port, &refused), vec![SUCCESS; refused.len()]);
+    assert_eq!(scene.ready().0, 200);
+    assert_eq!(send(port, &refused), vec![SUCCESS; refused.len()]);
     let everything: BTreeSet<usize> = senders.iter().flatten().copied().collect();
     let (problems, placed) = holdings(&data, &log, &everything);
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(placed, everything);
-    listener.stop();
+    scene.listener.stop();
 }
 
 /// Every fault of `which` dir, from the start and after a first instance.

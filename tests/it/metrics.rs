@@ -7,19 +7,7 @@ use std::process::Command;
 use crate::common::*;
 use crate::listener::{AE_TITLE, Listener, data_set, send, storescu};
 use crate::raw_scu::{self, MR_IMAGE_STORAGE};
-use crate::services::{Prometheus, free_port, wait_for};
-
-/// An HTTP GET of rx-listen's `path`: the status code and the body.
-pub fn get(port: u16, path: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "5", "-w", "\n%{http_code}"])
-        .arg(format!("http://127.0.0.1:{port}{path}"))
-        .output()
-        .expect("curl runs (apt-get install curl)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.parse().unwrap(), body.to_string())
-}
+use crate::services::{Prometheus, free_port, http_get as get, wait_for};
 
 #[test]
 fn prometheus_scrapes_what_a_series_sent_and_promtool_passes_the_exposition() {

@@ -420,6 +420,19 @@ impl RabbitMq {
     }
 }
 
+/// An HTTP GET of `path` on 127.0.0.1:`port`: the status code (0 if
+/// nothing answered) and the body.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "-w", "\n%{http_code}"])
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .expect("curl runs (apt-get install curl)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.parse().unwrap_or(0), body.to_string())
+}
+
 /// A Prometheus server (Debian's `prometheus`) on loopback, scraping
 /// `target` (host:port) every second.
 pub struct Prometheus {
