@@ -149,7 +149,8 @@ pub fn listen(config: &ListenConfig, address: SocketAddr, stop: &AtomicBool) -> 
     let listener = TcpListener::bind(address)?;
     listener.set_nonblocking(true)?;
     if let Some(at) = config.metrics {
-        let bound = metrics::serve(at, config.floor.clone())?;
+        let bound = metrics::serve(at, config.floor.clone())
+            .map_err(|e| io::Error::new(e.kind(), format!("metrics on {at}: {e}")))?;
         eprintln!("{PROGRAM}: metrics on http://{bound}/metrics, /healthz, /readyz");
     }
     let in_flight = Arc::new(InFlight::default());

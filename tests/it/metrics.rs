@@ -160,3 +160,24 @@ fn series_events_are_counted_completed_waiting_and_failed() {
     });
     listener.stop();
 }
+
+#[test]
+fn a_metrics_address_in_use_stops_the_start_with_a_line_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = crate::common::run_bounded({
+        let mut cmd = Command::new(crate::listener::listen_path());
+        cmd.arg("--datadir")
+            .arg(tmp.path())
+            .args(["--metrics", &address, "127.0.0.1:0"]);
+        cmd
+    });
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("metrics on {address}")),
+        "{stderr}"
+    );
+}
