@@ -18,7 +18,7 @@ use crate::placing::quarantine::quarantine;
 use crate::placing::{self, Destination, Origin, Outcome, PlaceError, Placed};
 use crate::reading::{Header, HeaderError, Wanted, read_header};
 use crate::records::{self, RecordError};
-use crate::syncing::{self, Owed};
+use crate::syncing;
 
 /// What happened to one instance that was repacked.
 #[derive(Debug)]
@@ -196,8 +196,8 @@ fn place_and_record(
     // Durable (rx-listen's --fsync always): the instance and its image
     // record are written back before they are named, and every fsync the
     // filing owes is paid at its end, in one commit (see crate::syncing).
-    let owed = Owed::default();
-    let owed = origin.durable().then_some(&owed);
+    let owed = origin.take_debts();
+    let owed = owed.as_ref();
     let logdir = filing.logdir.as_ref().map(|dir| dir.as_std_path());
     let mut ahead = match origin {
         Origin::Received { record_file, .. } => record_file.take(),

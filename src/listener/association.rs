@@ -31,6 +31,7 @@ use crate::filing::Filing;
 use crate::pipeline::{self, Fault, RepackError};
 use crate::placing::{Origin, PlaceError};
 use crate::report::Report;
+use crate::syncing::Coming;
 
 /// A command set larger than this is not a command set.
 const COMMAND_LIMIT: usize = 64 << 10;
@@ -388,6 +389,9 @@ enum State {
         /// The file it goes into, or why there is none (the data is then
         /// read and dropped, and the failure answered).
         file: Result<InstanceFile, RepackError>,
+        /// With `--fsync always`, its filing's count at the group commit's
+        /// gate, from now (see [`crate::syncing`]).
+        durable: Option<Coming>,
     },
 }
 
@@ -428,6 +432,7 @@ impl State {
                     request,
                     context: expected,
                     mut file,
+                    durable,
                 },
                 PDataValueType::Data,
             ) => {
@@ -445,11 +450,12 @@ impl State {
                             request,
                             context,
                             file,
+                            durable,
                         },
                         None,
                     ));
                 }
-                let (status, comment) = store(&request, file, session, Instant::now());
+                let (status, comment) = store(&request, file, durable, session, Instant::now());
                 let reply =
                     dimse::response(&request, dimse::C_STORE_RSP, status, comment.as_deref());
                 Ok((
@@ -505,11 +511,13 @@ impl State {
                         InstanceFile::start(datadir, &meta, &mut session.next_instance)
                             .map_err(|source| data_dir_failure(filing, source))
                     });
+                let durable = (file.is_ok() && session.config.durable).then(Coming::start);
                 Ok((
                     State::Storing {
                         request,
                         context,
                         file,
+                        durable,
                     },
                     None,
                 ))
@@ -527,11 +535,12 @@ impl State {
 }
 
 /// Files the instance `request` sent into `file` (or answers why there is
-/// none), whose last fragment came at `arrived`: the status and error
-/// comment to answer with.
+/// none), durably when `durable` is given, whose last fragment came at
+/// `arrived`: the status and error comment to answer with.
 fn store(
     request: &Command,
     file: Result<InstanceFile, RepackError>,
+    durable: Option<Coming>,
     session: &mut Session,
     arrived: Instant,
 ) -> (u16, Option<String>) {
@@ -553,7 +562,7 @@ fn store(
         let origin = Origin::Received {
             file,
             name: quarantine_name(instance),
-            durable: config.durable,
+            durable,
             record_file: next_instance.take_record_file(),
         };
         pipeline::repack(origin, &config.filing)

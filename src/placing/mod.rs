@@ -21,7 +21,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::atomic_file::{Unnamed, creating_dir, replace_through, sync_dir};
-use crate::syncing::Owed;
+use crate::syncing::{Coming, Owed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -102,8 +102,9 @@ pub enum Origin<'a> {
         /// What to call it in the quarantine (it has no name of its own).
         name: String,
         /// Make it and its records durable (fsync) before it is
-        /// acknowledged (see [`crate::syncing`]).
-        durable: bool,
+        /// acknowledged, when given: its filing's count at the group
+        /// commit's gate (see [`crate::syncing`]).
+        durable: Option<Coming>,
         /// An unnamed file made ahead in the log dir's work dir, for the
         /// first record its filing writes (see [`crate::records`]).
         record_file: Option<Unnamed>,
@@ -128,11 +129,15 @@ impl Origin<'_> {
     }
 
     /// Whether what is placed and recorded must be durable before the
-    /// filing returns. A file at a path is not made so: storescp has not
+    /// filing returns, and A file at a path is not made so: storescp has not
     /// synced the file it wrote either, and a move syncs what it must
     /// before it removes the source.
-    pub fn durable(&self) -> bool {
-        matches!(self, Origin::Received { durable: true, .. })
+    /// The debts of its filing then, taken once.
+    pub fn take_debts(&mut self) -> Option<Owed> {
+        match self {
+            Origin::Received { durable, .. } => durable.take().map(Owed::for_filing),
+            Origin::File { .. } => None,
+        }
     }
 
     /// The source a move removes once the instance is placed and recorded.
