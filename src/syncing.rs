@@ -11,18 +11,26 @@
 //!
 //! Paid at the end, they cost one journal commit on ext4 and XFS: the
 //! first fsync commits the transaction that holds every change of the
-//! filing, and the others find their changes committed. They are made at
-//! once, one on the filing's thread and the rest on syncer threads, so
-//! that they wait on that one commit together (made one after another,
-//! each file's after the first costs a cache flush of its own, and on
-//! ext4 each directory's commits whatever other filings changed since).
+//! filing, and the others find their changes committed. How they are
+//! made decides what else they cost:
 //!
-//! Concurrent filings share commits (group commit): a filing that comes
-//! to pay while others are on their way ([`Owed::coming`]) waits for them,
-//! up to [`GATHER`], so that one commit covers them all instead of one
-//! each, and the fsyncs of a gathered batch all start together. Waiting
-//! changes what a commit covers, never what is synced: each filing still
-//! makes every fsync it owes, after its own last change.
+//! - A filing alone (no other on its way or waiting) fsyncs its files at
+//!   once, one on its own thread and the others on syncer threads, so
+//!   that they wait on that one commit together (one after another, each
+//!   file's after the first costs a cache flush of its own); then its
+//!   directories, whose changes are committed by then.
+//! - Filings that meet at the gate ([`Coming`]) share commits (group
+//!   commit): a filing that comes to pay while others are on their way
+//!   waits for them, up to [`GATHER`], so that one commit covers them
+//!   all instead of one each. Each then makes all its fsyncs at once,
+//!   directories first: on ext4 a directory's fsync commits whatever
+//!   transaction is running, and with other associations writing one
+//!   always is, so made after the files' it would wait for a commit of
+//!   other filings' changes.
+//!
+//! Neither changes what is synced: each filing still makes every fsync it
+//! owes, each after its object's last change, and answers once all are
+//! made.
 //!
 //! An instance is named before its fsync, so a power cut during a filing
 //! could, on some file systems, leave its name on data not yet written.
@@ -114,17 +122,24 @@ impl Owed {
         }
     }
 
-    /// Makes every fsync owed so far, all at once (see [`sync_together`]);
-    /// an error, if any (the rest are made even so, and owed no more). The
-    /// first payment of a filing counted at the gate waits there for the
-    /// others on their way.
+    /// Makes every fsync owed so far; an error, if any (the rest are made
+    /// even so, and owed no more). The first payment of a filing counted
+    /// at the gate waits there for the others on their way; if it met
+    /// others, the fsyncs are made all at once (see [`sync_together`]).
     pub fn pay(&self) -> io::Result<()> {
-        if let Some(coming) = self.coming.take() {
-            coming.gather();
-        }
+        let together = self.coming.take().is_some_and(Coming::gather);
         let dirs = self.dirs.take().into_iter().map(Synced::Dir);
         let files = self.files.take().into_iter().map(Synced::File);
-        sync_together(dirs.chain(files).collect())
+        if together {
+            // Directories first (see the module's text).
+            sync_together(dirs.chain(files).collect())
+        } else {
+            // Alone: the files' commit covers the directories' changes,
+            // and no other filing's changes are running to commit with
+            // them.
+            let files = sync_together(files.collect());
+            dirs.map(Synced::sync).fold(files, Result::and)
+        }
     }
 }
 
@@ -166,10 +181,11 @@ impl Coming {
         }
     }
 
-    /// Waits at the gate for the other filings on their way.
-    fn gather(mut self) {
+    /// Waits at the gate for the other filings on their way: whether it
+    /// met others there.
+    fn gather(mut self) -> bool {
         self.arrived = true;
-        self.gate.gather();
+        self.gate.gather()
     }
 }
 
@@ -202,6 +218,8 @@ struct Gate {
 struct Count {
     /// The filings on their way.
     coming: usize,
+    /// The filings waiting at the gate for the next opening.
+    waiting: usize,
     /// The openings so far: a payment waits for the next one.
     openings: u64,
 }
@@ -211,6 +229,7 @@ impl Gate {
         Gate {
             count: Mutex::new(Count {
                 coming: 0,
+                waiting: 0,
                 openings: 0,
             }),
             opened: Condvar::new(),
@@ -222,35 +241,42 @@ impl Gate {
         self.count.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// One filing is no longer on its way: the gate opens if it was the
-    /// last. The opening it would wait for, if not.
-    fn arrived(&self) -> Option<u64> {
+    /// One filing is no longer on its way, unpaid: the gate opens if it
+    /// was the last.
+    fn arrived(&self) {
         let mut count = self.lock();
         count.coming -= 1;
         if count.coming == 0 {
             self.open(&mut count);
-            return None;
         }
-        Some(count.openings)
     }
 
     /// Waits, as one filing now at the gate, until no other is on its way
-    /// or for `gather`; then the gate opens for all waiting.
-    fn gather(&self) {
-        let Some(openings) = self.arrived() else {
-            return;
-        };
+    /// or for `gather`; then the gate opens for all waiting. Whether it
+    /// met others: waited, or found others waiting.
+    fn gather(&self) -> bool {
+        let mut count = self.lock();
+        count.coming -= 1;
+        if count.coming == 0 {
+            let met = count.waiting > 0;
+            self.open(&mut count);
+            return met;
+        }
+        let openings = count.openings;
+        count.waiting += 1;
         let (mut count, _) = self
             .opened
-            .wait_timeout_while(self.lock(), self.gather, |count| count.openings == openings)
+            .wait_timeout_while(count, self.gather, |count| count.openings == openings)
             .unwrap_or_else(|e| e.into_inner());
         if count.openings == openings {
             self.open(&mut count);
         }
+        true
     }
 
     fn open(&self, count: &mut Count) {
         count.openings += 1;
+        count.waiting = 0;
         self.opened.notify_all();
     }
 }
@@ -258,10 +284,6 @@ impl Gate {
 /// Makes the fsyncs `owed` at once: the first on this thread, the others
 /// on syncer threads, so that they all wait on the same commit. An error,
 /// if any, once all are made.
-///
-/// Directories come first: on ext4 a directory's fsync commits whatever
-/// is running, so made once the filing's commit has begun, it would wait
-/// for a commit of other filings' changes too.
 fn sync_together(owed: Vec<Synced>) -> io::Result<()> {
     let mut owed = owed.into_iter();
     let Some(first) = owed.next() else {
@@ -330,34 +352,30 @@ mod tests {
     fn a_payment_waits_at_the_gate_until_the_filings_on_their_way_arrive() {
         // A gather far longer than the test: only an arrival opens it.
         static LONG: Gate = Gate::new(Duration::from_secs(600));
-        let dir = tempfile::tempdir().unwrap();
-        let owed_a = Owed::for_filing(Coming::at(&LONG));
-        owed_a.name(&dir.path().join("a"));
-        let owed_b = Owed::for_filing(Coming::at(&LONG));
-        owed_b.name(&dir.path().join("b"));
+        let a = Coming::at(&LONG);
+        let b = Coming::at(&LONG);
         let on_its_way = Coming::at(&LONG);
-        let (paid, paid_a) = mpsc::channel();
-        let a = std::thread::spawn(move || paid.send(owed_a.pay()).unwrap());
+        let (met, a_met) = mpsc::channel();
+        let a = std::thread::spawn(move || met.send(a.gather()).unwrap());
         let waited = Duration::from_millis(100);
-        assert!(
-            paid_a.recv_timeout(waited).is_err(),
-            "paid while others were on their way"
-        );
+        let early = "went on while others were on their way";
+        assert!(a_met.recv_timeout(waited).is_err(), "{early}");
         // One arrives unpaid (its C-STORE failed): b is still on its way.
         drop(on_its_way);
-        assert!(paid_a.recv_timeout(waited).is_err(), "paid before b came");
-        owed_b.pay().unwrap();
-        paid_a
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap()
-            .unwrap();
+        assert!(a_met.recv_timeout(waited).is_err(), "{early}");
+        assert!(b.gather(), "b, the last to come, did not meet a");
+        let a_met = a_met.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(a_met, "a waited, so it met others");
         a.join().unwrap();
         assert_eq!(LONG.lock().coming, 0);
-        // Alone at the gate, a payment does not wait.
-        let alone = Owed::for_filing(Coming::at(&LONG));
-        let started = Instant::now();
-        alone.pay().unwrap();
-        assert!(started.elapsed() < Duration::from_secs(10));
+        // Alone at the gate: it goes on at once, and says so.
+        assert!(!Coming::at(&LONG).gather());
+        // Either way, a filing counted at the gate pays what it owes.
+        let dir = tempfile::tempdir().unwrap();
+        let owed = Owed::for_filing(Coming::at(&LONG));
+        owed.name(&dir.path().join("sub/c"));
+        let err = owed.pay().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 
     #[test]
@@ -408,9 +426,15 @@ mod tests {
             owed.file(&file).unwrap();
         }
         owed.pay().unwrap();
-        // A pipe cannot be synced: its error comes back.
+        // A pipe cannot be synced: its error comes back, from this thread
+        // or from a syncer thread.
         let (reader, _writer) = io::pipe().unwrap();
         let pipe = File::from(std::os::fd::OwnedFd::from(reader));
+        owed.file(&pipe).unwrap();
+        let err = owed.pay().unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+        owed.file(&File::open(dir.path().join("0")).unwrap())
+            .unwrap();
         owed.file(&pipe).unwrap();
         let err = owed.pay().unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");

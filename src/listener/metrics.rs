@@ -177,7 +177,7 @@ impl Metrics {
         let fsync = Histogram::new(exponential_buckets(1e-4, 2.0, 18));
         registry.register_with_unit(
             "fsync",
-            "Time an instance's fsyncs took (--fsync always)",
+            "Time an instance's fsyncs took (--fsync always), the wait to share a commit with other associations included",
             Unit::Seconds,
             fsync.clone(),
         );
