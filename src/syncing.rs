@@ -137,7 +137,14 @@ impl Owed {
             // Alone: the files' commit covers the directories' changes,
             // and no other filing's changes are running to commit with
             // them.
-            let files = sync_together(files.collect());
+            let files: Vec<Synced> = files.collect();
+            let files = match files.first() {
+                Some(Synced::File(file)) if flushes_shared(file) => sync_together(files),
+                _ => files
+                    .into_iter()
+                    .map(Synced::sync)
+                    .fold(Ok(()), Result::and),
+            };
             dirs.map(Synced::sync).fold(files, Result::and)
         }
     }
@@ -279,6 +286,17 @@ impl Gate {
         count.waiting = 0;
         self.opened.notify_all();
     }
+}
+
+/// Whether the fsyncs of files on `file`'s file system, made at once
+/// while their transaction commits, share its cache flush, where made one
+/// after another each after the first flushes again: ext4's. XFS flushes
+/// again for each either way (for a file whose log items another fsync
+/// wrote), so there syncer threads would only add their hand-off
+/// (measured: 0.04 ms more per instance on XFS, 0.07 ms less on ext4).
+fn flushes_shared(file: &File) -> bool {
+    // EXT4_SUPER_MAGIC, linux/magic.h.
+    rustix::fs::fstatfs(file).is_ok_and(|fs| fs.f_type == 0xef53)
 }
 
 /// Makes the fsyncs `owed` at once: the first on this thread, the others
