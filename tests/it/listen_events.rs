@@ -746,11 +746,7 @@ fn event_options_that_cannot_work_are_refused_at_start() {
 /// HAProxy in TCP mode, with health checks (a bare TCP connect, as
 /// Kubernetes' and most balancers' are), in front of `ports`.
 fn haproxy(tmp: &Path, ports: &[u16]) -> (Running, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::services::free_port();
     let servers: String = ports
         .iter()
         .enumerate()

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -14,13 +15,33 @@ use crate::common::{Running, examples_dir};
 /// How long a service may take to start.
 const START: Duration = Duration::from_secs(30);
 
-/// A port nothing listens on now.
+/// A port nothing listens on now, below the kernel's ephemeral range: a
+/// port from that range, let go, may be handed to an outgoing connection
+/// before the service binds it (RabbitMQ, which binds its distribution
+/// port seconds after it starts, found one taken so). Successive calls
+/// step through the range from a point of their own.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    const FIRST: u32 = 10_000;
+    static STEPS: AtomicU32 = AtomicU32::new(0);
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral.saturating_sub(FIRST).max(1);
+    let start = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.subsec_nanos());
+    for _ in 0..span {
+        // A prime stride visits every port of the span before repeating.
+        let step = STEPS.fetch_add(1, Ordering::Relaxed);
+        let port = FIRST + start.wrapping_add(step.wrapping_mul(7_919)) % span;
+        let port = u16::try_from(port).expect("ports are below 65536");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port from {FIRST} to {ephemeral}");
 }
 
 /// Waits until `ready` holds, at most [`START`]; `what` says what for.
