@@ -128,25 +128,22 @@ impl Owed {
     /// others, the fsyncs are made all at once (see [`sync_together`]).
     pub fn pay(&self) -> io::Result<()> {
         let together = self.coming.take().is_some_and(Coming::gather);
+        let files = self.files.take();
         let dirs = self.dirs.take().into_iter().map(Synced::Dir);
-        let files = self.files.take().into_iter().map(Synced::File);
         if together {
             // Directories first (see the module's text).
-            sync_together(dirs.chain(files).collect())
-        } else {
-            // Alone: the files' commit covers the directories' changes,
-            // and no other filing's changes are running to commit with
-            // them.
-            let files: Vec<Synced> = files.collect();
-            let files = match files.first() {
-                Some(Synced::File(file)) if flushes_shared(file) => sync_together(files),
-                _ => files
-                    .into_iter()
-                    .map(Synced::sync)
-                    .fold(Ok(()), Result::and),
-            };
-            dirs.map(Synced::sync).fold(files, Result::and)
+            return sync_together(dirs.chain(files.into_iter().map(Synced::File)).collect());
         }
+        // Alone: the files' commit covers the directories' changes, and
+        // no other filing's changes are running to commit with them.
+        let at_once = files.first().is_some_and(flushes_shared);
+        let files = files.into_iter().map(Synced::File);
+        let files = if at_once {
+            sync_together(files.collect())
+        } else {
+            in_turn(files)
+        };
+        files.and(in_turn(dirs))
     }
 }
 
@@ -249,14 +246,20 @@ impl Gate {
         self.count.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// One filing is no longer on its way, unpaid: the gate opens if it
-    /// was the last.
+    /// One filing is no longer on its way, unpaid.
     fn arrived(&self) {
-        let mut count = self.lock();
+        self.one_less_coming(&mut self.lock());
+    }
+
+    /// One filing is no longer on its way: the gate opens if it was the
+    /// last (then true).
+    fn one_less_coming(&self, count: &mut Count) -> bool {
         count.coming -= 1;
-        if count.coming == 0 {
-            self.open(&mut count);
+        let last = count.coming == 0;
+        if last {
+            self.open(count);
         }
+        last
     }
 
     /// Waits, as one filing now at the gate, until no other is on its way
@@ -264,11 +267,9 @@ impl Gate {
     /// met others: waited, or found others waiting.
     fn gather(&self) -> bool {
         let mut count = self.lock();
-        count.coming -= 1;
-        if count.coming == 0 {
-            let met = count.waiting > 0;
-            self.open(&mut count);
-            return met;
+        let others_waiting = count.waiting > 0;
+        if self.one_less_coming(&mut count) {
+            return others_waiting;
         }
         let openings = count.openings;
         count.waiting += 1;
@@ -298,6 +299,12 @@ impl Gate {
 fn flushes_shared(file: &File) -> bool {
     // EXT4_SUPER_MAGIC, linux/magic.h.
     rustix::fs::fstatfs(file).is_ok_and(|fs| fs.f_type == 0xef53)
+}
+
+/// Makes the fsyncs `owed` one after another, all of them even after an
+/// error: the first error, if any.
+fn in_turn(owed: impl Iterator<Item = Synced>) -> io::Result<()> {
+    owed.map(Synced::sync).fold(Ok(()), Result::and)
 }
 
 /// Makes the fsyncs `owed` at once: the first on this thread, the others
@@ -346,6 +353,8 @@ static SYNCERS: LazyLock<mpsc::Sender<SyncJob>> = LazyLock::new(|| {
             .name(format!("syncer-{i}"))
             .spawn(move || {
                 loop {
+                    // The queue's lock is let go before the job runs, so
+                    // that the syncers make their fsyncs at once.
                     let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
                     match job {
                         Ok(job) => job(),

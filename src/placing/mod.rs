@@ -128,11 +128,10 @@ impl Origin<'_> {
         }
     }
 
-    /// Whether what is placed and recorded must be durable before the
-    /// filing returns, and A file at a path is not made so: storescp has not
-    /// synced the file it wrote either, and a move syncs what it must
-    /// before it removes the source.
-    /// The debts of its filing then, taken once.
+    /// The fsyncs its filing will owe, when what is placed and recorded
+    /// must be durable before the filing returns; taken once. A file at a
+    /// path is not made so: storescp has not synced the file it wrote
+    /// either, and a move syncs what it must before it removes the source.
     pub fn take_debts(&mut self) -> Option<Owed> {
         match self {
             Origin::Received { durable, .. } => durable.take().map(Owed::for_filing),

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -19,23 +20,23 @@ const START: Duration = Duration::from_secs(30);
 /// port from that range, let go, may be handed to an outgoing connection
 /// before the service binds it (RabbitMQ, which binds its distribution
 /// port seconds after it starts, found one taken so). Successive calls
-/// step through the range from a point of their own.
+/// step through the range from a point chosen once per test process.
 pub fn free_port() -> u16 {
     const FIRST: u32 = 10_000;
-    static STEPS: AtomicU32 = AtomicU32::new(0);
+    static NEXT: LazyLock<AtomicU32> = LazyLock::new(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.subsec_nanos());
+        AtomicU32::new(std::process::id() ^ nanos)
+    });
     let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
         .unwrap_or(32_768);
     let span = ephemeral.saturating_sub(FIRST).max(1);
-    let start = std::process::id()
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.subsec_nanos());
     for _ in 0..span {
         // A prime stride visits every port of the span before repeating.
-        let step = STEPS.fetch_add(1, Ordering::Relaxed);
-        let port = FIRST + start.wrapping_add(step.wrapping_mul(7_919)) % span;
+        let port = FIRST + NEXT.fetch_add(7_919, Ordering::Relaxed) % span;
         let port = u16::try_from(port).expect("ports are below 65536");
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
