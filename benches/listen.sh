@@ -176,18 +176,7 @@ if $durable; then
       --target-dir target/dicom-storescp
   fi
   DISKS=${DISKS:-/dev/shm $(benches/loop_disks.sh list)}
-  for series_file in "$series"/*.dcm; do echo "$series_file"; done | sort >"$work/series.txt"
-  make_halves() { # dir: four studies of 96 instances each, one patient
-    local i
-    for i in 1 2 3 4; do
-      mkdir -p "$1/$i"
-      if [ $((i % 2)) = 1 ]; then head -n 96 "$work/series.txt"; else tail -n 96 "$work/series.txt"; fi |
-        xargs cp -t "$1/$i"
-      dcmodify -nb -q -ma "(0020,000D)=1.2.826.0.1.3680043.8.498.$$.$i" \
-        -ma "(0020,000E)=1.2.826.0.1.3680043.8.498.$$.$i.1" "$1/$i"/*.dcm
-    done
-  }
-  make_halves "$work/halves"
+  benches/make_halves.sh "$series" "$work/halves"
   four_halves="for i in 1 2 3 4; do SEND $work/halves/\$i & done; wait"
   disk_index=0
   reports=()
