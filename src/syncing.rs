@@ -135,8 +135,9 @@ impl Owed {
             return sync_together(dirs.chain(files.into_iter().map(Synced::File)).collect());
         }
         // Alone: the files' commit covers the directories' changes, and
-        // no other filing's changes are running to commit with them.
-        let at_once = files.first().is_some_and(flushes_shared);
+        // no other filing's changes are running to commit with them. One
+        // file has no other to share its flush with: no need to ask.
+        let at_once = files.len() > 1 && flushes_shared(&files[0]);
         let files = files.into_iter().map(Synced::File);
         let files = if at_once {
             sync_together(files.collect())
