@@ -52,9 +52,9 @@ cpu_ticks() { # pid: its CPU ticks so far (user and system)
 send_four() { # port: the four storescu at once, then their CPU times (bash's `times`)
   bash -c "for i in 1 2 3 4; do storescu -aec RX +sd 127.0.0.1 $1 $work/halves/\$i & done; wait; times"
 }
-seconds_of_times() { # bash's `times` on stdin: the children's CPU seconds
-  tail -n 1 | python3 -c 'import re, sys
-print(sum(int(m) * 60 + float(s) for m, s in re.findall(r"(\d+)m([\d.]+)s", sys.stdin.read())))'
+seconds_of_times() { # bash's `times` on stdin ("0m0.12s 0m0.03s", the
+  # children's on the last line): their user and system CPU seconds
+  tail -n 1 | tr 'ms' '  ' | awk '{print $1 * 60 + $2 + $3 * 60 + $4}'
 }
 measure() { # name pid|- command...: one run; appends a line to $work/runs
   local name=$1 pid=$2 busy ctxt busy_after ctxt_after started ended out rx=0 rx_before=0

@@ -2,10 +2,10 @@
 (docs/durability.md): the SAG-anon instances' bytes, read into memory
 first, filed one after another into OUT_DIR the way VARIANT says, with
 the seconds taken printed. Run each variant on a fresh directory of the
-disk to measure, alternating them, and compare medians.
+disk to measure, alternating them with benches/fsync_floor.py (the
+floor: each instance's bytes to a new file, fsynced once), and compare
+medians.
 
-- floor: each instance written to a new file and fsynced once
-  (benches/fsync_floor.py's floor);
 - instance: as rx-listen --fsync always files an instance without its
   image record: an unnamed file (O_TMPFILE) written, written back
   (sync_file_range, waited for), linked to its name, then fsynced, and
@@ -63,7 +63,7 @@ def unnamed(directory, data):
 
 
 series, out, variant = sys.argv[1:4]
-if variant not in ("floor", "instance", "filing", "filing-syncfs"):
+if variant not in ("instance", "filing", "filing-syncfs"):
     sys.exit(f"filing_calls: unknown variant {variant}")
 blobs = []
 for name in sorted(os.listdir(series)):
@@ -88,12 +88,7 @@ threading.Thread(target=syncer, daemon=True).start()
 started = time.monotonic()
 for i, blob in enumerate(blobs):
     name = f"{i}.dcm"
-    if variant == "floor":
-        fd = os.open(os.path.join(series_dir, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        os.write(fd, blob)
-        os.fsync(fd)
-        os.close(fd)
-    elif variant == "instance":
+    if variant == "instance":
         fd = unnamed(work_dir, blob)
         write_back([fd])
         link(fd, os.path.join(series_dir, name))
