@@ -1,10 +1,10 @@
 """What a durable filing's system calls cost beyond the floor
 (docs/durability.md): the SAG-anon instances' bytes, read into memory
 first, filed one after another into OUT_DIR the way VARIANT says, with
-the seconds taken printed. Run each variant on a fresh directory of the
-disk to measure, alternating them with benches/fsync_floor.py (the
-floor: each instance's bytes to a new file, fsynced once), and compare
-medians.
+the seconds taken printed (not Python's start, nor its reading of the
+series). benches/filing_calls.sh runs the variants on a fresh directory
+each, alternated with benches/fsync_floor.py (the floor: each instance's
+bytes to a new file, fsynced once), and prints medians.
 
 - instance: as rx-listen --fsync always files an instance without its
   image record: an unnamed file (O_TMPFILE) written, written back
@@ -14,7 +14,14 @@ medians.
   its own, as rx-listen files one alone: both written back, both
   linked, both files fsynced at once (the record's on a second thread),
   then both directories;
-- filing-syncfs: the same, with one syncfs(2) in place of the fsyncs.
+- filing-syncfs: the same, with one syncfs(2) in place of the fsyncs;
+- filing-unsynced: the filing's writes and names, with no write-back
+  and no sync: what the other filing variants add to it is their syncs;
+- filing-logged: the filing with a write-ahead log in place of its
+  syncs (not what rx-listen does; docs/durability.md): both files
+  written and linked with no sync, and the instance's and the record's
+  bytes appended to a log whose blocks were written and synced before
+  the loop, then fdatasync'd (data and a cache flush, no commit).
 
 Usage: filing_calls.py SERIES_DIR OUT_DIR VARIANT
 """
@@ -63,7 +70,7 @@ def unnamed(directory, data):
 
 
 series, out, variant = sys.argv[1:4]
-if variant not in ("instance", "filing", "filing-syncfs"):
+if variant not in ("instance", "filing", "filing-syncfs", "filing-unsynced", "filing-logged"):
     sys.exit(f"filing_calls: unknown variant {variant}")
 blobs = []
 for name in sorted(os.listdir(series)):
@@ -84,6 +91,13 @@ def syncer():
 
 
 threading.Thread(target=syncer, daemon=True).start()
+if variant == "filing-logged":
+    log = os.open(os.path.join(out, "log"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    room = sum(len(blob) + len(record) for blob in blobs)
+    os.write(log, bytes(room))
+    os.fsync(log)
+    fsync_dir(out)
+    logged = 0
 
 started = time.monotonic()
 for i, blob in enumerate(blobs):
@@ -97,12 +111,16 @@ for i, blob in enumerate(blobs):
         os.close(fd)
     else:
         instance, image = unnamed(work_dir, blob), unnamed(work_dir, record)
-        write_back([instance, image])
+        if variant not in ("filing-unsynced", "filing-logged"):
+            write_back([instance, image])
         link(instance, os.path.join(series_dir, name))
         link(image, os.path.join(image_dir, name + ".json"))
-        if variant == "filing-syncfs":
+        if variant == "filing-logged":
+            logged += os.pwrite(log, blob + record, logged)
+            os.fdatasync(log)
+        elif variant == "filing-syncfs":
             checked(libc.syncfs(instance), "syncfs")
-        else:
+        elif variant == "filing":
             to_sync.put(image)
             os.fsync(instance)
             synced.get()
